@@ -1,0 +1,136 @@
+//! Limits and behaviour switches, with safe defaults.
+
+use core::fmt;
+
+/// How received data messages are handed to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    /// Whole messages: [`Event::Text`](crate::Event::Text) and [`Event::Binary`](crate::Event::Binary),
+    /// reassembled from their fragments. Memory per message is bounded by
+    /// [`Config::max_message_size`].
+    #[default]
+    Whole,
+    /// Payload chunks as they arrive: [`Event::Fragment`](crate::Event::Fragment). A message of any size
+    /// (up to [`Config::max_message_size`]) passes through in bounded memory. Text is still validated as
+    /// UTF-8 across chunks, failing fast, but a chunk may end inside a code point.
+    Streaming,
+}
+
+/// Limits and switches for one connection and its handshake.
+///
+/// Every limit is enforced on the peer's input; exceeding one fails the connection with the close code or
+/// HTTP status given in its description. Build from [`Config::default()`] and adjust fields; the
+/// constructors call [`Config::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest payload accepted in one frame. Default 16 MiB. Larger → close 1009.
+    pub max_frame_payload: u64,
+    /// Largest message (sum of its fragments). Default 64 MiB. Larger → close 1009, detected from the frame
+    /// header that would cross the limit, before its payload arrives.
+    pub max_message_size: u64,
+    /// Most frames in one message. Default 1,048,576 (Autobahn 9.3/9.4 send 65,536). More → close 1009.
+    /// Fragments cost no memory beyond their payload; this bounds CPU spent on tiny-fragment floods.
+    pub max_fragments: u64,
+    /// Most bytes fed to a connection and not yet turned into events. Default
+    /// `max_frame_payload + 64 KiB`. In [`ReceiveMode::Whole`] a frame is kept whole until complete, so this
+    /// must be at least the largest frame plus its header. [`Connection::feed`](crate::Connection::feed)
+    /// refuses more; drivers read at most [`Connection::recv_capacity`](crate::Connection::recv_capacity).
+    pub max_buffered: usize,
+    /// Most bytes in an HTTP head (request or response line plus headers). Default 16 KiB. More → HTTP 431
+    /// (server) or a handshake error (client).
+    pub max_handshake_bytes: usize,
+    /// Most header fields in an HTTP head. Default 64. More → HTTP 431.
+    pub max_headers: usize,
+    /// Most bytes of a rejection's body kept by the client handshake. Default 64 KiB.
+    pub max_response_body: usize,
+    /// Answer pings with pongs automatically (RFC 6455 §5.5.2). Default `true`. Pings are reported either
+    /// way; when several arrive before the answer goes out, only the latest is answered (§5.5.3 allows it).
+    pub auto_pong: bool,
+    /// Whole messages or streaming chunks. Default [`ReceiveMode::Whole`].
+    pub receive_mode: ReceiveMode,
+}
+
+/// The default for [`Config::max_frame_payload`].
+pub const DEFAULT_MAX_FRAME_PAYLOAD: u64 = 16 << 20;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_payload: DEFAULT_MAX_FRAME_PAYLOAD,
+            max_message_size: 64 << 20,
+            max_fragments: 1 << 20,
+            max_buffered: DEFAULT_MAX_FRAME_PAYLOAD as usize + (64 << 10),
+            max_handshake_bytes: 16 << 10,
+            max_headers: 64,
+            max_response_body: 64 << 10,
+            auto_pong: true,
+            receive_mode: ReceiveMode::Whole,
+        }
+    }
+}
+
+/// An inconsistent [`Config`]: the caller's mistake, reported before any connection exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub &'static str);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid wsproto config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks that the limits are consistent.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_frame_payload == 0 || self.max_message_size == 0 {
+            return Err(ConfigError("max_frame_payload and max_message_size must be positive"));
+        }
+        if self.max_frame_payload >= 1 << 63 || self.max_message_size >= 1 << 63 {
+            return Err(ConfigError("sizes must be below 2^63 (the largest frame length)"));
+        }
+        if self.max_fragments == 0 {
+            return Err(ConfigError("max_fragments must be positive"));
+        }
+        if self.max_handshake_bytes < 128 {
+            return Err(ConfigError("max_handshake_bytes must be at least 128"));
+        }
+        if self.max_headers < 8 {
+            return Err(ConfigError("max_headers must be at least 8"));
+        }
+        let need = match self.receive_mode {
+            ReceiveMode::Whole => self.max_frame_payload.min(self.max_message_size).saturating_add(14),
+            ReceiveMode::Streaming => 125 + 14,
+        };
+        if (self.max_buffered as u64) < need.max(139) {
+            return Err(ConfigError(
+                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn inconsistent_limits_are_errors() {
+        let mut c = Config { max_buffered: 1000, ..Config::default() };
+        assert!(c.validate().is_err());
+        c.receive_mode = ReceiveMode::Streaming;
+        c.validate().unwrap();
+        c.max_fragments = 0;
+        assert!(c.validate().is_err());
+        let c = Config { max_frame_payload: 1 << 63, ..Config::default() };
+        assert!(c.validate().is_err());
+    }
+}

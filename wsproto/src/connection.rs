@@ -1,0 +1,615 @@
+//! The connection state machine after the opening handshake (RFC 6455 §5–§7), for either role.
+//!
+//! # Drive contract
+//!
+//! A [`Connection`] never performs I/O and never reads a clock. Its driver repeats:
+//!
+//! 1. **Input**: [`feed`](Connection::feed) the bytes read from the transport (at most
+//!    [`recv_capacity`](Connection::recv_capacity)), or [`feed_eof`](Connection::feed_eof) when it ends.
+//! 2. **Events**: call [`poll_event`](Connection::poll_event) until it returns `Ok(None)` (need more bytes)
+//!    or an error (the peer failed the connection; the error repeats on later calls).
+//! 3. **Commands**: [`send_text`](Connection::send_text), [`send_binary`](Connection::send_binary),
+//!    [`send_fragment`](Connection::send_fragment), [`send_ping`](Connection::send_ping),
+//!    [`close`](Connection::close) encode frames into a caller-owned `Vec<u8>`.
+//! 4. **Output**: [`poll_transmit`](Connection::poll_transmit) appends what the connection itself must send
+//!    (pongs, the close reply, the close frame that fails a connection). Write the buffer to the transport.
+//! 5. **Transport close**: once [`wants_transport_closed`](Connection::wants_transport_closed) is true and the
+//!    output is flushed, close the transport. A client whose closing handshake is done waits (with a timeout
+//!    of the driver's choosing) for the server to close first (RFC 6455 §7.1.1).
+//!
+//! Commands flush pending automatic frames into the same buffer first, so frames always leave in a valid
+//! order.
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::close::{parse_close_payload, CloseCode, CloseFrame, ClosePayloadError};
+use crate::config::{Config, ConfigError, ReceiveMode};
+use crate::error::{BufferFull, ProtocolError, SendError};
+use crate::event::{DataKind, Event, Fragment, Utf8Bytes};
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this is. It decides masking (RFC 6455 §5.1) and who closes TCP (§7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends masked frames; expects unmasked ones.
+    Client,
+    /// Sends unmasked frames; expects masked ones.
+    Server,
+}
+
+/// How the connection ended, once it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// Close frames were exchanged. `remote` is the peer's close frame.
+    Clean {
+        /// The peer's close frame.
+        remote: CloseFrame,
+        /// Whether we sent our close first.
+        initiated_locally: bool,
+    },
+    /// We failed the connection because the peer broke the protocol; the close code went on the wire.
+    Failed(ProtocolError),
+    /// The transport ended before a close frame arrived (1006).
+    Abnormal,
+}
+
+impl CloseOutcome {
+    /// The code that describes the outcome: the peer's code (1005 if none), the code we failed with, or 1006.
+    pub fn code(&self) -> CloseCode {
+        match self {
+            CloseOutcome::Clean { remote, .. } => remote.code_or_no_status(),
+            CloseOutcome::Failed(e) => e.close_code(),
+            CloseOutcome::Abnormal => CloseCode::ABNORMAL,
+        }
+    }
+}
+
+/// A frame being received: its header and how much of its payload is still to come.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet taken out of the receive buffer.
+    remaining: u64,
+    /// Bytes at the front of the receive buffer already unmasked and validated (≤ `remaining`).
+    unmasked: usize,
+    /// Payload bytes already taken out (aligns the mask for the next piece).
+    taken: u64,
+}
+
+/// A data message being received.
+#[derive(Debug)]
+struct InMessage {
+    kind: DataKind,
+    /// Reassembled payload of earlier frames ([`ReceiveMode::Whole`]).
+    buf: BytesMut,
+    size: u64,
+    fragments: u64,
+    utf8: Utf8Validator,
+    /// A chunk of it was reported ([`ReceiveMode::Streaming`]).
+    reported: bool,
+}
+
+/// The close frame queued for [`Connection::poll_transmit`].
+#[derive(Debug)]
+struct QueuedClose {
+    code: Option<CloseCode>,
+    reason: Bytes,
+}
+
+/// One side of a WebSocket connection after the handshake: a pure state machine (see the module docs for the
+/// drive contract).
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    rng: StdRng,
+    recv: BytesMut,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    /// The latest unanswered ping's payload.
+    pending_pong: Option<Bytes>,
+    pending_close: Option<QueuedClose>,
+    /// A close frame is sent or queued: no more data may be sent.
+    close_queued: bool,
+    /// We sent (queued) our close before receiving the peer's.
+    initiated_close: bool,
+    /// The peer's close frame arrived.
+    received_close: bool,
+    eof: bool,
+    failed: Option<ProtocolError>,
+    outcome: Option<CloseOutcome>,
+    /// Kind of the fragmented message being sent, if any.
+    sending: Option<DataKind>,
+}
+
+impl Connection {
+    /// A connection in `role`, ready for frames.
+    ///
+    /// `seed` feeds the masking-key generator (ChaCha12): use 32 bytes from the OS's random source. A client
+    /// masks every frame with a fresh key from it (RFC 6455 §5.3: keys must be unpredictable); fixing the seed
+    /// makes a whole conversation reproducible in tests. A server never masks and ignores it.
+    pub fn new(role: Role, config: Config, seed: [u8; 32]) -> Result<Connection, ConfigError> {
+        config.validate()?;
+        Ok(Connection {
+            role,
+            config,
+            rng: StdRng::from_seed(seed),
+            recv: BytesMut::new(),
+            frame: None,
+            message: None,
+            pending_pong: None,
+            pending_close: None,
+            close_queued: false,
+            initiated_close: false,
+            received_close: false,
+            eof: false,
+            failed: None,
+            outcome: None,
+            sending: None,
+        })
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- input -----
+
+    /// How many more bytes [`feed`](Self::feed) accepts now. Zero means: poll events first.
+    pub fn recv_capacity(&self) -> usize {
+        self.config.max_buffered.saturating_sub(self.recv.len())
+    }
+
+    /// Gives the connection bytes read from the transport. Bytes after the peer's close frame, after a failure
+    /// or after EOF are discarded.
+    ///
+    /// Fails, taking nothing, when `data` is longer than [`recv_capacity`](Self::recv_capacity).
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), BufferFull> {
+        if self.is_finished() {
+            return Ok(());
+        }
+        if data.len() > self.recv_capacity() {
+            return Err(BufferFull { capacity: self.recv_capacity() });
+        }
+        self.recv.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Bytes received right after the handshake, taken without the capacity check (they were bounded by it).
+    pub(crate) fn feed_leftover(&mut self, data: &[u8]) {
+        self.recv.extend_from_slice(data);
+    }
+
+    /// The transport ended (read returned 0). If the closing handshake was not done, the next
+    /// [`poll_event`](Self::poll_event) reports [`ProtocolError::UnexpectedEof`] (1006) once buffered
+    /// events are drained.
+    pub fn feed_eof(&mut self) {
+        self.eof = true;
+    }
+
+    // ----- events -----
+
+    /// The next event, `Ok(None)` when more input is needed (or the connection is finished), or the error
+    /// that failed the connection (sticky: returned again on every call).
+    pub fn poll_event(&mut self) -> Result<Option<Event>, ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.received_close {
+            return Ok(None);
+        }
+        loop {
+            match self.step() {
+                Ok(Step::Event(ev)) => return Ok(Some(ev)),
+                Ok(Step::Continue) => {}
+                Ok(Step::NeedMore) if self.eof => return Err(self.fail(ProtocolError::UnexpectedEof)),
+                Ok(Step::NeedMore) => return Ok(None),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        if e.sends_close() && !self.close_queued {
+            self.pending_close = Some(QueuedClose {
+                code: Some(e.close_code()),
+                reason: Bytes::from_static(e.wire_reason().as_bytes()),
+            });
+            self.close_queued = true;
+        }
+        self.pending_pong = None;
+        self.recv = BytesMut::new();
+        self.frame = None;
+        self.message = None;
+        self.outcome = Some(if e == ProtocolError::UnexpectedEof {
+            CloseOutcome::Abnormal
+        } else {
+            CloseOutcome::Failed(e.clone())
+        });
+        self.failed = Some(e.clone());
+        e
+    }
+
+    fn step(&mut self) -> Result<Step, ProtocolError> {
+        if self.frame.is_none() {
+            let Some((header, header_len)) = FrameHeader::parse(&self.recv).map_err(ProtocolError::Frame)? else {
+                return Ok(Step::NeedMore);
+            };
+            self.check_header(&header)?;
+            self.recv.advance(header_len);
+            if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+                let kind = if header.opcode == OpCode::Text { DataKind::Text } else { DataKind::Binary };
+                self.message = Some(InMessage {
+                    kind,
+                    buf: BytesMut::new(),
+                    size: header.payload_len,
+                    fragments: 1,
+                    utf8: Utf8Validator::new(),
+                    reported: false,
+                });
+            }
+            self.frame = Some(InFrame { header, remaining: header.payload_len, unmasked: 0, taken: 0 });
+        }
+        let frame = self.frame.as_ref().expect("set above");
+        if frame.header.opcode.is_control() {
+            return self.control_frame();
+        }
+        self.data_frame()
+    }
+
+    /// Checks a header against the connection's state and limits (RFC 6455 §5.1, §5.2, §5.4).
+    fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.rsv != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv));
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        match h.opcode {
+            OpCode::Continuation => {
+                let Some(msg) = &self.message else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                if msg.fragments >= self.config.max_fragments {
+                    return Err(ProtocolError::TooManyFragments { max: self.config.max_fragments });
+                }
+                self.check_sizes(h.payload_len, msg.size)
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                self.check_sizes(h.payload_len, 0)
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => Ok(()),
+        }
+    }
+
+    fn check_sizes(&self, len: u64, so_far: u64) -> Result<(), ProtocolError> {
+        if len > self.config.max_frame_payload {
+            return Err(ProtocolError::FrameTooLarge { len, max: self.config.max_frame_payload });
+        }
+        if so_far + len > self.config.max_message_size {
+            return Err(ProtocolError::MessageTooLarge { max: self.config.max_message_size });
+        }
+        Ok(())
+    }
+
+    fn control_frame(&mut self) -> Result<Step, ProtocolError> {
+        let frame = self.frame.as_ref().expect("caller checked");
+        let len = frame.remaining as usize; // ≤ 125, checked by FrameHeader::parse
+        if self.recv.len() < len {
+            return Ok(Step::NeedMore);
+        }
+        let header = frame.header;
+        self.frame = None;
+        let mut payload = self.recv.split_to(len);
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        match header.opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.close_queued {
+                    self.pending_pong = Some(payload.clone());
+                }
+                Ok(Step::Event(Event::Ping(payload)))
+            }
+            OpCode::Pong => Ok(Step::Event(Event::Pong(payload))),
+            _ => {
+                let frame = parse_close_payload(&payload).map_err(|e| match e {
+                    ClosePayloadError::OneByte => ProtocolError::CloseTooShort,
+                    ClosePayloadError::BadCode(c) => ProtocolError::InvalidCloseCode(c),
+                    ClosePayloadError::BadReason => ProtocolError::InvalidCloseReason,
+                })?;
+                self.received_close = true;
+                self.message = None;
+                self.recv = BytesMut::new();
+                if !self.close_queued {
+                    // RFC 6455 §5.5.1: reply with a close frame, echoing the status code.
+                    self.close_queued = true;
+                    self.pending_pong = None;
+                    self.pending_close = Some(QueuedClose { code: frame.code, reason: Bytes::new() });
+                }
+                self.outcome =
+                    Some(CloseOutcome::Clean { remote: frame.clone(), initiated_locally: self.initiated_close });
+                Ok(Step::Event(Event::Close(frame)))
+            }
+        }
+    }
+
+    fn data_frame(&mut self) -> Result<Step, ProtocolError> {
+        let frame = self.frame.as_mut().expect("caller checked");
+        let msg = self.message.as_mut().expect("a data frame always has a message");
+        let avail = (self.recv.len() as u64).min(frame.remaining) as usize;
+        if avail > frame.unmasked {
+            let fresh = &mut self.recv[frame.unmasked..avail];
+            if let Some(key) = frame.header.mask {
+                apply_mask(fresh, key, (frame.taken as usize).wrapping_add(frame.unmasked));
+            }
+            if msg.kind == DataKind::Text {
+                msg.utf8.feed(fresh).map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
+            }
+            frame.unmasked = avail;
+        }
+        let frame_done = avail as u64 == frame.remaining;
+        let fin = frame.header.fin;
+        let last = frame_done && fin;
+        if last && msg.kind == DataKind::Text {
+            msg.utf8.finish().map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
+        }
+        match self.config.receive_mode {
+            ReceiveMode::Streaming => {
+                if avail == 0 && !last {
+                    if frame_done {
+                        self.frame = None;
+                        return Ok(Step::Continue);
+                    }
+                    return Ok(Step::NeedMore);
+                }
+                let data = self.recv.split_to(avail).freeze();
+                frame.remaining -= avail as u64;
+                frame.taken += avail as u64;
+                frame.unmasked = 0;
+                if frame_done {
+                    self.frame = None;
+                }
+                let first = !msg.reported;
+                msg.reported = true;
+                let kind = msg.kind;
+                if last {
+                    self.message = None;
+                }
+                Ok(Step::Event(Event::Fragment(Fragment { kind, data, first, last })))
+            }
+            ReceiveMode::Whole => {
+                if !frame_done {
+                    return Ok(Step::NeedMore);
+                }
+                let data = self.recv.split_to(avail);
+                self.frame = None;
+                if msg.buf.is_empty() {
+                    msg.buf = data;
+                } else {
+                    msg.buf.extend_from_slice(&data);
+                }
+                if !fin {
+                    return Ok(Step::Continue);
+                }
+                let msg = self.message.take().expect("checked above");
+                let payload = msg.buf.freeze();
+                Ok(Step::Event(match msg.kind {
+                    DataKind::Text => Event::Text(Utf8Bytes::from_validated(payload)),
+                    DataKind::Binary => Event::Binary(payload),
+                }))
+            }
+        }
+    }
+
+    // ----- commands -----
+
+    fn check_send(&self) -> Result<(), SendError> {
+        if self.failed.is_some() || self.eof {
+            return Err(SendError::Failed);
+        }
+        if self.close_queued {
+            return Err(SendError::Closing);
+        }
+        Ok(())
+    }
+
+    /// Encodes a whole text message (one frame) into `out`.
+    pub fn send_text(&mut self, text: &str, out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_message(OpCode::Text, text.as_bytes(), out)
+    }
+
+    /// Encodes a whole binary message (one frame) into `out`.
+    pub fn send_binary(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_message(OpCode::Binary, data, out)
+    }
+
+    fn send_message(&mut self, opcode: OpCode, data: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.check_send()?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.poll_transmit(out);
+        self.encode_frame(opcode, true, data, out);
+        Ok(())
+    }
+
+    /// Encodes one frame of a fragmented message (RFC 6455 §5.4): the first call starts a message of `kind`,
+    /// later calls continue it, and the call with `last = true` ends it. Control frames may be sent between
+    /// fragments. For text, the caller ensures the whole message is UTF-8 (fragments may split code points).
+    pub fn send_fragment(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        self.check_send()?;
+        let opcode = match self.sending {
+            None => match kind {
+                DataKind::Text => OpCode::Text,
+                DataKind::Binary => OpCode::Binary,
+            },
+            Some(k) if k == kind => OpCode::Continuation,
+            Some(_) => return Err(SendError::FragmentInProgress),
+        };
+        self.poll_transmit(out);
+        self.encode_frame(opcode, last, data, out);
+        self.sending = if last { None } else { Some(kind) };
+        Ok(())
+    }
+
+    /// Encodes a ping (payload at most 125 bytes) into `out`.
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload, out)
+    }
+
+    /// Encodes an unsolicited pong (a heartbeat, RFC 6455 §5.5.3) into `out`.
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload, out)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.check_send()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.poll_transmit(out);
+        self.encode_frame(opcode, true, payload, out);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (RFC 6455 §7.1.2): encodes a close frame with `code` and `reason` into
+    /// `out`. Events keep coming until the peer's close arrives ([`Event::Close`]).
+    pub fn close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::UnsendableCloseCode(code.0));
+        }
+        if reason.len() > 123 {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        self.check_send()?;
+        self.poll_transmit(out);
+        self.initiated_close = true;
+        self.close_queued = true;
+        self.encode_close(Some(code), reason.as_bytes(), out);
+        Ok(())
+    }
+
+    /// Starts the closing handshake with an empty close frame (the peer sees 1005, no status).
+    pub fn close_without_code(&mut self, out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.check_send()?;
+        self.poll_transmit(out);
+        self.initiated_close = true;
+        self.close_queued = true;
+        self.encode_close(None, &[], out);
+        Ok(())
+    }
+
+    // ----- output -----
+
+    /// Appends the frames the connection must send on its own (a pong, the reply to a close, the close that
+    /// fails the connection) to `out`. Returns whether anything was appended.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut wrote = false;
+        if let Some(p) = self.pending_pong.take() {
+            self.encode_frame(OpCode::Pong, true, &p, out);
+            wrote = true;
+        }
+        if let Some(c) = self.pending_close.take() {
+            self.encode_close(c.code, &c.reason, out);
+            wrote = true;
+        }
+        wrote
+    }
+
+    /// Whether frames wait for [`poll_transmit`](Self::poll_transmit).
+    pub fn has_pending_transmit(&self) -> bool {
+        self.pending_pong.is_some() || self.pending_close.is_some()
+    }
+
+    fn encode_close(&mut self, code: Option<CloseCode>, reason: &[u8], out: &mut Vec<u8>) {
+        let mut payload = [0u8; 125];
+        let len = match code {
+            Some(c) => {
+                payload[..2].copy_from_slice(&c.0.to_be_bytes());
+                let n = reason.len().min(123);
+                payload[2..2 + n].copy_from_slice(&reason[..n]);
+                2 + n
+            }
+            None => 0,
+        };
+        self.encode_frame(OpCode::Close, true, &payload[..len], out);
+    }
+
+    /// Header and payload in one pass into `out`; a client masks with a fresh key (RFC 6455 §5.3).
+    fn encode_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut Vec<u8>) {
+        let mask = match self.role {
+            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        out.reserve(header.encoded_len() + payload.len());
+        header.write_to(out);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut out[start..], key, 0);
+        }
+    }
+
+    // ----- state -----
+
+    /// No more events will come: the peer's close arrived, the connection failed, or the transport ended.
+    pub fn is_finished(&self) -> bool {
+        self.received_close || self.failed.is_some()
+    }
+
+    /// A close frame was sent or queued: data can no longer be sent.
+    pub fn is_closing(&self) -> bool {
+        self.close_queued
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_outcome(&self) -> Option<&CloseOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Whether the driver should close the transport after flushing [`poll_transmit`](Self::poll_transmit)
+    /// (RFC 6455 §7.1.1): a server once the closing handshake is done, either role once the connection has
+    /// failed or the transport ended. A client whose handshake is done returns `false`: it waits for the
+    /// server to close the TCP connection, with a timeout, then closes itself.
+    pub fn wants_transport_closed(&self) -> bool {
+        if self.failed.is_some() || self.eof {
+            return true;
+        }
+        self.received_close && self.close_queued && self.role == Role::Server
+    }
+
+    /// Bytes held in the receive buffer and the message being reassembled, for memory accounting.
+    pub fn buffered_len(&self) -> usize {
+        self.recv.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
+    }
+}
+
+enum Step {
+    Event(Event),
+    Continue,
+    NeedMore,
+}

@@ -1,0 +1,399 @@
+//! The client side of the opening handshake (RFC 6455 §4.1).
+
+use base64::Engine as _;
+use bytes::Bytes;
+use core::fmt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::headers::{self, Header};
+use super::http::HeadBuffer;
+use super::{write_head, BuildError, Uri};
+use crate::config::Config;
+use crate::connection::{Connection, Role};
+
+/// What the client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRequest {
+    /// The `Host` header value (`example.com`, `127.0.0.1:9001`).
+    pub host: String,
+    /// The request target: path and query.
+    pub resource: String,
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// Extension offers (full elements with parameters). Any extension the server answers with must be one
+    /// of these.
+    pub extensions: Vec<String>,
+    /// Extra headers (`Origin`, `Authorization`, cookies…).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ClientRequest {
+    /// A request for `resource` on `host`.
+    pub fn new(host: impl Into<String>, resource: impl Into<String>) -> Self {
+        ClientRequest {
+            host: host.into(),
+            resource: resource.into(),
+            protocols: Vec::new(),
+            extensions: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A request for a parsed `ws://` or `wss://` URI.
+    pub fn from_uri(uri: &Uri) -> Self {
+        Self::new(uri.host_header(), uri.resource.clone())
+    }
+
+    /// Offers a subprotocol.
+    pub fn protocol(mut self, p: impl Into<String>) -> Self {
+        self.protocols.push(p.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// An HTTP response head and body, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+    /// The body (empty for a 101). For a rejection, up to [`Config::max_response_body`] bytes, with chunked
+    /// transfer coding removed.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        headers::values(&self.headers, name).next()
+    }
+}
+
+/// The server's answer was not a valid WebSocket acceptance. The connection cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The head is larger than [`Config::max_handshake_bytes`] or has too many fields.
+    HeadTooLarge,
+    /// Not a valid HTTP/1.x response head.
+    Malformed(String),
+    /// A 101 without `Upgrade: websocket`.
+    MissingUpgrade,
+    /// A 101 without the `upgrade` token in `Connection`.
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Accept` missing or wrong for our key.
+    BadAccept,
+    /// A subprotocol we did not offer (or several).
+    UnofferedProtocol(String),
+    /// An extension we did not offer.
+    UnofferedExtension(String),
+    /// The transport ended before the response was complete.
+    Eof,
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseError::HeadTooLarge => f.write_str("response head too large"),
+            ResponseError::Malformed(e) => write!(f, "malformed HTTP response: {e}"),
+            ResponseError::MissingUpgrade => f.write_str("101 response without Upgrade: websocket"),
+            ResponseError::MissingConnectionUpgrade => f.write_str("101 response without Connection: upgrade"),
+            ResponseError::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
+            ResponseError::UnofferedProtocol(p) => write!(f, "server chose subprotocol {p:?}, which was not offered"),
+            ResponseError::UnofferedExtension(e) => write!(f, "server chose extension {e:?}, which was not offered"),
+            ResponseError::Eof => f.write_str("connection closed before the response was complete"),
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// What a valid 101 agreed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The subprotocol the server chose.
+    pub protocol: Option<String>,
+    /// The extensions the server accepted (elements with parameters).
+    pub extensions: Vec<String>,
+}
+
+/// Checks a response parsed by another HTTP stack (RFC 6455 §4.1, client steps 1–6).
+pub fn validate_response(
+    status: u16,
+    headers: &[Header],
+    key: &str,
+    offered_protocols: &[String],
+    offered_extensions: &[String],
+) -> Result<Accepted, ResponseError> {
+    if status != 101 {
+        return Err(ResponseError::Malformed(format!("status {status}, expected 101")));
+    }
+    if !headers::has_token(headers, "upgrade", "websocket") {
+        return Err(ResponseError::MissingUpgrade);
+    }
+    if !headers::has_token(headers, "connection", "upgrade") {
+        return Err(ResponseError::MissingConnectionUpgrade);
+    }
+    let expected = super::accept_key(key.as_bytes());
+    match headers::single(headers, "sec-websocket-accept") {
+        Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
+        _ => return Err(ResponseError::BadAccept),
+    }
+    let protocols = headers::list(headers, "sec-websocket-protocol");
+    let protocol = match protocols.as_slice() {
+        [] => None,
+        [p] if offered_protocols.iter().any(|o| o == p) => Some(p.clone()),
+        _ => return Err(ResponseError::UnofferedProtocol(protocols.join(", "))),
+    };
+    let extensions = headers::list(headers, "sec-websocket-extensions");
+    for e in &extensions {
+        let name = headers::extension_name(e);
+        if !offered_extensions.iter().any(|o| headers::extension_name(o).eq_ignore_ascii_case(name)) {
+            return Err(ResponseError::UnofferedExtension(e.clone()));
+        }
+    }
+    Ok(Accepted { protocol, extensions })
+}
+
+/// The result of a client handshake.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // produced once per connection; boxing would only add an allocation
+pub enum ClientOutcome {
+    /// The server accepted: the connection (holding any frames that followed the response), what was agreed,
+    /// and the response head.
+    Accepted {
+        /// The connection, ready to use.
+        connection: Connection,
+        /// Negotiated subprotocol and extensions.
+        accepted: Accepted,
+        /// The 101 response.
+        response: Response,
+    },
+    /// The server answered with another status (a 401, a redirect…): the response with its body.
+    Rejected(Response),
+}
+
+/// The client's handshake: writes the request, then reads and validates the response.
+#[derive(Debug)]
+pub struct ClientHandshake {
+    config: Config,
+    request: ClientRequest,
+    key: String,
+    conn_seed: [u8; 32],
+    head: HeadBuffer,
+    /// A non-101 head waiting for its body: (response, body start).
+    pending: Option<(Response, usize)>,
+    eof: bool,
+    done: bool,
+}
+
+impl ClientHandshake {
+    /// Starts a handshake. `seed` (32 bytes from the OS's random source) makes the `Sec-WebSocket-Key` and the
+    /// connection's masking keys; a fixed seed makes the conversation reproducible.
+    pub fn new(request: ClientRequest, config: Config, seed: [u8; 32]) -> Result<ClientHandshake, BuildError> {
+        config.validate().map_err(|e| BuildError(e.0.into()))?;
+        let mut rng = StdRng::from_seed(seed);
+        let mut nonce = [0u8; 16];
+        rng.fill_bytes(&mut nonce);
+        let mut conn_seed = [0u8; 32];
+        rng.fill_bytes(&mut conn_seed);
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let hs = ClientHandshake {
+            config,
+            request,
+            key,
+            conn_seed,
+            head: HeadBuffer::default(),
+            pending: None,
+            eof: false,
+            done: false,
+        };
+        hs.write_request(&mut Vec::new())?;
+        Ok(hs)
+    }
+
+    /// The `Sec-WebSocket-Key` sent.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Appends the GET request (RFC 6455 §4.1) to `out`.
+    pub fn write_request(&self, out: &mut Vec<u8>) -> Result<(), BuildError> {
+        let r = &self.request;
+        if r.resource.is_empty() || !r.resource.bytes().all(|b| b > 0x20 && b != 0x7f) {
+            return Err(BuildError(format!("invalid resource {:?}", r.resource)));
+        }
+        let protocols = r.protocols.join(", ");
+        let extensions = r.extensions.join(", ");
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("Host", &r.host),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", &self.key),
+            ("Sec-WebSocket-Version", "13"),
+        ];
+        if !r.protocols.is_empty() {
+            fields.push(("Sec-WebSocket-Protocol", &protocols));
+        }
+        if !r.extensions.is_empty() {
+            fields.push(("Sec-WebSocket-Extensions", &extensions));
+        }
+        fields.extend(r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        write_head(&format!("GET {} HTTP/1.1", r.resource), &fields, out)
+    }
+
+    /// Bytes read from the transport.
+    pub fn feed(&mut self, data: &[u8]) {
+        if !self.done {
+            self.head.extend(data);
+        }
+    }
+
+    /// The transport ended (a rejection's body without `Content-Length` ends here).
+    pub fn feed_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// The outcome once the response (and, for a rejection, its body) is complete; `Ok(None)` while more bytes
+    /// are needed.
+    pub fn poll_response(&mut self) -> Result<Option<ClientOutcome>, ResponseError> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = self.parse();
+        if !matches!(r, Ok(None)) {
+            self.done = true;
+        }
+        r
+    }
+
+    fn parse(&mut self) -> Result<Option<ClientOutcome>, ResponseError> {
+        if self.pending.is_some() {
+            return Ok(self.body().map(ClientOutcome::Rejected));
+        }
+        let len = match self.head.head_len(self.config.max_handshake_bytes) {
+            Err(_) => return Err(ResponseError::HeadTooLarge),
+            Ok(None) if self.eof => return Err(ResponseError::Eof),
+            Ok(None) => return Ok(None),
+            Ok(Some(len)) => len,
+        };
+        let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut resp = httparse::Response::new(&mut slots);
+        match resp.parse(&self.head.buf[..len]) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed("incomplete head".into())),
+            Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::HeadTooLarge),
+            Err(e) => return Err(ResponseError::Malformed(e.to_string())),
+        }
+        let response = Response {
+            status: resp.code.unwrap_or(0),
+            reason: resp.reason.unwrap_or("").to_owned(),
+            headers: resp.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect(),
+            body: Bytes::new(),
+        };
+        if response.status != 101 {
+            self.pending = Some((response, len));
+            return Ok(self.body().map(ClientOutcome::Rejected));
+        }
+        let accepted = validate_response(
+            response.status,
+            &response.headers,
+            &self.key,
+            &self.request.protocols,
+            &self.request.extensions,
+        )?;
+        let mut connection =
+            Connection::new(Role::Client, self.config.clone(), self.conn_seed).expect("config validated in new");
+        connection.feed_leftover(&self.head.buf[len..]);
+        Ok(Some(ClientOutcome::Accepted { connection, accepted, response }))
+    }
+
+    /// The rejection with its body, once the body is complete (or capped, or ended by EOF).
+    fn body(&mut self) -> Option<Response> {
+        let (resp, start) = self.pending.as_ref().expect("caller checked");
+        let raw = &self.head.buf[*start..];
+        let cap = self.config.max_response_body;
+        let chunked = headers::has_token(&resp.headers, "transfer-encoding", "chunked");
+        let length = headers::values(&resp.headers, "content-length")
+            .next()
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let no_body = matches!(resp.status, 100..=199 | 204 | 304);
+        let body: Bytes = if no_body {
+            Bytes::new()
+        } else if chunked {
+            match dechunk(raw, cap) {
+                Some(b) => b.into(),
+                None if self.eof || raw.len() >= cap.saturating_mul(2).max(cap + 4096) => {
+                    dechunk_partial(raw, cap).into()
+                }
+                None => return None,
+            }
+        } else if let Some(n) = length {
+            let want = n.min(cap);
+            if raw.len() < want && !self.eof {
+                return None;
+            }
+            Bytes::copy_from_slice(&raw[..want.min(raw.len())])
+        } else {
+            if raw.len() < cap && !self.eof {
+                return None;
+            }
+            Bytes::copy_from_slice(&raw[..cap.min(raw.len())])
+        };
+        let (mut resp, _) = self.pending.take().expect("checked");
+        resp.body = body;
+        Some(resp)
+    }
+}
+
+/// Decodes a complete chunked body (RFC 9112 §7.1), keeping at most `cap` bytes; `None` if incomplete.
+fn dechunk(mut raw: &[u8], cap: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size_field = core::str::from_utf8(&raw[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_field.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        if raw.len() < size + 2 {
+            return None;
+        }
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&raw[..size.min(room)]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// Best effort for a chunked body cut short: the complete chunks that did arrive.
+fn dechunk_partial(mut raw: &[u8], cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let Some(size) = core::str::from_utf8(&raw[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+        else {
+            break;
+        };
+        raw = &raw[line_end + 2..];
+        if size == 0 || raw.len() < size {
+            break;
+        }
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&raw[..size.min(room)]);
+        raw = &raw[(size + 2).min(raw.len())..];
+    }
+    out
+}

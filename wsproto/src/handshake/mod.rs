@@ -1,0 +1,96 @@
+//! The opening handshake (RFC 6455 §4), both roles, as state machines fed bytes in any chunking.
+//!
+//! - Server: [`ServerHandshake`] reads a request head and reports an [`Incoming::Upgrade`] (the application
+//!   inspects path, headers, subprotocols, origin, then [`accept`](ServerHandshake::accept)s or writes a
+//!   rejection with [`write_response`]) or an [`Incoming::Http`] plain request (serve a page on the same port).
+//! - Client: [`ClientHandshake`] writes the request and validates the response, returning a [`Connection`]
+//!   or the rejection ([`Response`] with status, headers and body).
+//! - Another HTTP stack already parsed the request? Use [`validate_request`] and [`accept_key`].
+//!
+//! Bytes that arrive after a head (frames pipelined behind it) are handed to the [`Connection`], never lost.
+//!
+//! [`Connection`]: crate::Connection
+
+mod client;
+mod headers;
+mod http;
+mod server;
+mod uri;
+
+pub use client::{validate_response, Accepted, ClientHandshake, ClientOutcome, ClientRequest, Response, ResponseError};
+pub use headers::{accept_key, extension_name, split_list, Header, GUID};
+pub use server::{
+    is_upgrade_request, validate_request, Accept, Incoming, Request, RequestError, ServerHandshake, UpgradeInfo,
+    UpgradeRequest,
+};
+pub use uri::{Uri, UriError};
+
+use core::fmt;
+
+/// The caller asked to build an invalid head (a header with CR/LF, an unoffered subprotocol…). Nothing was
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot build handshake: {}", self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Writes a start line and header fields, checking names and values (no header injection).
+pub(crate) fn write_head(start: &str, fields: &[(&str, &str)], out: &mut Vec<u8>) -> Result<(), BuildError> {
+    for (n, v) in fields {
+        if !headers::valid_name(n) || !headers::valid_value(v) {
+            return Err(BuildError(format!("invalid header {n:?}: {v:?}")));
+        }
+    }
+    out.extend_from_slice(start.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (n, v) in fields {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// The reason phrase for common statuses.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Writes a complete HTTP/1.1 response with a body and `Connection: close`: a rejection of an upgrade, or a
+/// page served on the WebSocket port. Invalid extra headers (CR/LF in a value, a bad name) are skipped.
+pub fn write_response(status: u16, headers: &[(&str, &str)], body: &[u8], out: &mut Vec<u8>) {
+    let start = format!("HTTP/1.1 {status} {}", reason_phrase(status));
+    let len = body.len().to_string();
+    let mut fields: Vec<(&str, &str)> =
+        headers.iter().copied().filter(|(n, v)| headers::valid_name(n) && headers::valid_value(v)).collect();
+    fields.push(("Content-Length", &len));
+    fields.push(("Connection", "close"));
+    write_head(&start, &fields, out).expect("fields were filtered");
+    out.extend_from_slice(body);
+}
