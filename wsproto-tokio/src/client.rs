@@ -1,0 +1,152 @@
+//! Connecting: `ws://` over TCP, `wss://` over rustls, or a handshake over any stream.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsConnector;
+use wsproto::handshake::{Accepted as Agreed, ClientHandshake, ClientOutcome, ClientRequest, Response, Uri};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::server::with_timeout;
+use crate::socket::WebSocket;
+
+/// A TCP stream, or a TLS stream over TCP (`wss://`).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per connection; boxing would add an indirection to every read
+pub enum MaybeTlsStream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    Tls(TlsStream<TcpStream>),
+}
+
+impl AsyncRead for MaybeTlsStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MaybeTlsStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTlsStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTlsStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Options for [`connect_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Limits and deadlines.
+    pub config: Config,
+    /// Subprotocols to offer.
+    pub protocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// The rustls client config for `wss://` (default: the webpki root certificates). Pass your own to trust a
+    /// self-signed certificate.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Connects to a `ws://` or `wss://` URL with default options.
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    connect_with(url, ConnectOptions::default()).await
+}
+
+/// Connects to a `ws://` or `wss://` URL: TCP, TLS for `wss://`, then the handshake, all within the handshake
+/// timeout.
+pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    let uri = Uri::parse(url)?;
+    let timeout = opts.config.handshake_timeout;
+    with_timeout(timeout, async move {
+        let tcp = TcpStream::connect((uri.host.as_str(), uri.port)).await?;
+        if opts.config.nodelay {
+            tcp.set_nodelay(true)?;
+        }
+        let stream = if uri.secure {
+            let tls = opts.tls.clone().unwrap_or_else(crate::tls::default_client_config);
+            let name = rustls::pki_types::ServerName::try_from(uri.host.clone())
+                .map_err(|_| Error::Uri(wsproto::handshake::UriError("invalid TLS server name")))?;
+            MaybeTlsStream::Tls(TlsConnector::from(tls).connect(name, tcp).await?)
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
+        let mut request = ClientRequest::from_uri(&uri);
+        request.protocols = opts.protocols.clone();
+        request.headers = opts.headers.clone();
+        let (ws, response, _) = handshake(stream, request, opts.config.clone()).await?;
+        Ok((ws, response))
+    })
+    .await
+}
+
+/// Runs the client handshake over an established stream (no timeout: wrap it if you need one).
+pub async fn client_handshake<S>(
+    stream: S,
+    request: ClientRequest,
+    config: Config,
+) -> Result<(WebSocket<S>, Response, Agreed), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    handshake(stream, request, config).await
+}
+
+async fn handshake<S>(
+    mut stream: S,
+    request: ClientRequest,
+    config: Config,
+) -> Result<(WebSocket<S>, Response, Agreed), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut hs = ClientHandshake::new(request, config.protocol.clone(), rand::random())?;
+    let mut out = Vec::new();
+    hs.write_request(&mut out)?;
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    loop {
+        match hs.poll_response() {
+            Ok(Some(ClientOutcome::Accepted { connection, accepted, response })) => {
+                return Ok((WebSocket::from_connection(stream, connection, config), response, accepted));
+            }
+            Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
+            Ok(None) => {}
+            Err(e) => return Err(Error::Response(e)),
+        }
+        let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = ReadBuf::uninit(&mut storage);
+        stream.read_buf(&mut rb).await?;
+        if rb.filled().is_empty() {
+            hs.feed_eof();
+        } else {
+            hs.feed(rb.filled());
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Accepting connections: the upgrade hook, rejections, and plain HTTP on the same listener.
+
+use std::future::Future;
+use std::mem::MaybeUninit;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use wsproto::handshake::{write_response, Accept, Incoming, Request, ServerHandshake, UpgradeRequest};
+
+use crate::config::Config;
+use crate::error::{Error, TimeoutKind};
+use crate::socket::WebSocket;
+
+/// An HTTP answer refusing an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The status (e.g. 403 for a bad origin, 401, 404).
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reject {
+    /// A rejection with `status` and a short text body.
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
+        Reject { status, headers: Vec::new(), body: body.into() }
+    }
+}
+
+/// What arrived on a server connection.
+#[derive(Debug)]
+pub enum Accepted<S> {
+    /// An upgrade the hook accepted: the WebSocket and the request it came with.
+    WebSocket(WebSocket<S>, Box<UpgradeRequest>),
+    /// A plain HTTP request (no `Upgrade: websocket`): answer it with [`HttpRequest::respond`].
+    Http(HttpRequest<S>),
+    /// The hook rejected the upgrade; the rejection was sent and the stream closed.
+    Rejected(Box<UpgradeRequest>, u16),
+}
+
+/// A plain HTTP request that arrived on the WebSocket listener (e.g. the page that opens the WebSocket).
+#[derive(Debug)]
+pub struct HttpRequest<S> {
+    /// The request head.
+    pub request: Request,
+    stream: S,
+}
+
+impl<S: AsyncWrite + Unpin> HttpRequest<S> {
+    /// Sends a complete response (with `Connection: close`) and shuts the stream down.
+    pub async fn respond(mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        write_response(status, headers, body, &mut out);
+        self.stream.write_all(&out).await?;
+        self.stream.shutdown().await
+    }
+
+    /// The stream, to answer in another way.
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+}
+
+/// Accepts a WebSocket on `stream` with default settings, accepting any upgrade without a subprotocol. A plain
+/// HTTP request is answered with 426 and reported as an error.
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match accept_with(stream, Config::default(), |_| Ok(Accept::default())).await? {
+        Accepted::WebSocket(ws, _) => Ok(ws),
+        Accepted::Http(http) => {
+            let _ = http.respond(426, &[("Upgrade", "websocket")], b"WebSocket upgrade required\n").await;
+            Err(Error::Request(wsproto::handshake::RequestError::MissingConnectionUpgrade))
+        }
+        Accepted::Rejected(_, _) => unreachable!("the hook accepts everything"),
+    }
+}
+
+/// Reads the request head (bounded by the handshake limits and timeout), then: for an upgrade, calls `hook`
+/// to accept (choosing a subprotocol, adding headers) or reject; for a plain request, hands it back to be
+/// answered. A malformed request is answered with its status (400, 426, 431) and returned as
+/// [`Error::Request`].
+pub async fn accept_with<S, F>(stream: S, config: Config, hook: F) -> Result<Accepted<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    let timeout = config.handshake_timeout;
+    with_timeout(timeout, accept_inner(stream, config, hook)).await
+}
+
+pub(crate) async fn with_timeout<T>(
+    t: Option<std::time::Duration>,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match t {
+        Some(t) => tokio::time::timeout(t, fut).await.unwrap_or(Err(Error::Timeout(TimeoutKind::Handshake))),
+        None => fut.await,
+    }
+}
+
+async fn accept_inner<S, F>(mut stream: S, config: Config, hook: F) -> Result<Accepted<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
+{
+    let mut hs = ServerHandshake::new(config.protocol.clone())?;
+    let incoming = loop {
+        match hs.poll_request() {
+            Ok(Some(incoming)) => break incoming,
+            Ok(None) => {}
+            Err(e) => {
+                let mut out = Vec::new();
+                e.write_response(&mut out);
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+                return Err(Error::Request(e));
+            }
+        }
+        let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = ReadBuf::uninit(&mut storage);
+        stream.read_buf(&mut rb).await?;
+        if rb.filled().is_empty() {
+            hs.feed_eof();
+        } else {
+            hs.feed(rb.filled());
+        }
+    };
+    match incoming {
+        Incoming::Http(request) => Ok(Accepted::Http(HttpRequest { request, stream })),
+        Incoming::Upgrade(req) => match hook(&req) {
+            Ok(accept) => {
+                let mut out = Vec::new();
+                let conn = hs.accept(&req, accept, &mut out)?;
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+                Ok(Accepted::WebSocket(WebSocket::from_connection(stream, conn, config), Box::new(req)))
+            }
+            Err(reject) => {
+                let mut out = Vec::new();
+                let headers: Vec<(&str, &str)> = reject.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                write_response(reject.status, &headers, &reject.body, &mut out);
+                stream.write_all(&out).await?;
+                let _ = stream.shutdown().await;
+                Ok(Accepted::Rejected(Box::new(req), reject.status))
+            }
+        },
+    }
+}
+
+impl From<wsproto::ConfigError> for Error {
+    fn from(e: wsproto::ConfigError) -> Self {
+        Error::Build(wsproto::handshake::BuildError(e.0.to_string()))
+    }
+}

@@ -1,0 +1,467 @@
+//! [`WebSocket`]: the driver loop around a [`wsproto::Connection`] over any `AsyncRead + AsyncWrite`.
+//!
+//! The loop only moves bytes, events and deadlines: bytes read go to [`Connection::feed`], events come from
+//! [`Connection::poll_event`], commands encode into the write buffer, and [`Connection::poll_transmit`] adds
+//! what the core sends on its own. Writes are batched: messages queued with [`WebSocket::feed`] go out in one
+//! write when the socket would otherwise wait for input, which is what makes small-message echo fast.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{sleep, Instant, Sleep};
+use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, ProtocolError, Role};
+
+use crate::config::Config;
+use crate::error::{Error, TimeoutKind};
+use crate::message::Message;
+
+/// Bytes read from the socket per call (on the stack, so idle connections hold no read buffer).
+const READ_CHUNK: usize = 64 * 1024;
+/// A write buffer larger than this is freed once flushed, so a past large message does not pin memory.
+const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Messages flow.
+    Open,
+    /// The core is finished (close exchanged, failed, or EOF): flush, then close the transport per §7.1.1.
+    Finishing,
+    /// The transport is closed.
+    Done,
+}
+
+/// A WebSocket connection over `S`, after the handshake.
+///
+/// Receive with [`recv`](Self::recv) (or as a [`Stream`]), send with [`send`](Self::send) /
+/// [`feed`](Self::feed) + [`flush`](Self::flush) (or as a [`Sink`]), close with [`close`](Self::close).
+/// [`split`](Self::split) gives a sender and a receiver for different tasks.
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    config: Config,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    phase: Phase,
+    /// The error that ended the connection, reported once.
+    pending_error: Option<Error>,
+    /// Deadline while finishing (client waiting for the server's FIN) or after we sent close.
+    close_deadline: Option<Pin<Box<Sleep>>>,
+    keepalive: Option<Pin<Box<Sleep>>>,
+    awaiting_pong: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("role", &self.conn.role())
+            .field("phase", &self.phase)
+            .field("write_pending", &(self.wbuf.len() - self.wpos))
+            .finish()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a stream whose handshake is done, driving `conn` (from the core's handshake).
+    pub fn from_connection(io: S, conn: Connection, config: Config) -> Self {
+        let keepalive = config.keepalive.map(|k| Box::pin(sleep(k.interval)));
+        WebSocket {
+            io,
+            conn,
+            config,
+            wbuf: Vec::new(),
+            wpos: 0,
+            phase: Phase::Open,
+            pending_error: None,
+            close_deadline: None,
+            keepalive,
+            awaiting_pong: false,
+        }
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The protocol state machine (for inspection).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_outcome(&self) -> Option<&CloseOutcome> {
+        self.conn.close_outcome()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn write_pending(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// The next message; `None` once the connection is closed (after the peer's close was returned as
+    /// [`Message::Close`], or after an error was returned).
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Sends a message and flushes it.
+    pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        self.feed(msg).await?;
+        self.flush().await
+    }
+
+    /// Queues a message without flushing (it goes out with the next flush, or when the connection would wait
+    /// for input). Waits while the write buffer is over the high-water mark.
+    pub async fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.queue(msg.into())
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_flush_all(cx)).await
+    }
+
+    /// Closes: sends a close frame with `code` and `reason`, then reads (discarding messages) until the peer's
+    /// close arrives or the close timeout passes, and closes the transport. Returns how it ended.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
+        if !self.conn.is_closing() && self.phase == Phase::Open {
+            self.conn.close(code, reason, &mut self.wbuf)?;
+        }
+        self.finish().await
+    }
+
+    /// Waits for the end of the closing handshake (discarding messages) and the transport close.
+    async fn finish(&mut self) -> Result<CloseOutcome, Error> {
+        self.arm_close_deadline();
+        loop {
+            match self.recv().await {
+                Some(Ok(_)) => {}
+                Some(Err(Error::Protocol(_))) | None => break,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        Ok(self.conn.close_outcome().cloned().unwrap_or(CloseOutcome::Abnormal))
+    }
+
+    fn arm_close_deadline(&mut self) {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Box::pin(sleep(self.config.close_timeout)));
+        }
+    }
+
+    /// Encodes a message into the write buffer (a caller error leaves the connection usable).
+    fn queue(&mut self, msg: Message) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::ConnectionClosed);
+        }
+        let out = &mut self.wbuf;
+        let r = match &msg {
+            Message::Text(t) => self.conn.send_text(t, out),
+            Message::Binary(b) => self.conn.send_binary(b, out),
+            Message::Ping(p) => self.conn.send_ping(p, out),
+            Message::Pong(p) => self.conn.send_pong(p, out),
+            Message::Fragment(f) => self.conn.send_fragment(f.kind, &f.data, f.last, out),
+            Message::Close(Some(c)) => self.conn.close(c.code_or_no_status(), &c.reason, out),
+            Message::Close(None) => self.conn.close_without_code(out),
+        };
+        if matches!(msg, Message::Close(_)) && r.is_ok() {
+            self.arm_close_deadline();
+        }
+        r.map_err(Error::Send)
+    }
+
+    /// Sends one frame of a fragmented message (streaming a large message).
+    pub async fn send_fragment(&mut self, kind: DataKind, data: Bytes, last: bool) -> Result<(), Error> {
+        let f = wsproto::Fragment { kind, data, first: false, last };
+        self.send(Message::Fragment(f)).await
+    }
+
+    /// Ready to queue another message: the write buffer is under the high-water mark (writing to get there).
+    pub fn poll_ready_to_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.phase != Phase::Open {
+            return Poll::Ready(Err(Error::ConnectionClosed));
+        }
+        while self.write_pending() > self.config.write_high_water {
+            ready!(self.poll_write_some(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes all queued bytes (including the core's automatic frames).
+    pub fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.conn.poll_transmit(&mut self.wbuf);
+        while self.write_pending() > 0 {
+            ready!(self.poll_write_some(cx))?;
+        }
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// One write of queued bytes. `Ready(Ok)` means progress was made or nothing was pending.
+    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.wpos == self.wbuf.len() {
+            return Poll::Ready(Ok(()));
+        }
+        let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
+        if n == 0 {
+            return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())));
+        }
+        self.wpos += n;
+        if self.wpos == self.wbuf.len() {
+            self.wpos = 0;
+            if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
+                self.wbuf = Vec::new();
+            } else {
+                self.wbuf.clear();
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes until everything is out or the socket would block (then the waker is registered).
+    fn poll_write_until_blocked(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        while self.write_pending() > 0 {
+            match self.poll_write_some(cx) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads once into the core. `Ready(Ok(0))` is EOF.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut storage = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let room = self.conn.recv_capacity().min(READ_CHUNK);
+        let mut rb = ReadBuf::uninit(&mut storage[..room]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        if n == 0 {
+            self.conn.feed_eof();
+        } else {
+            self.conn.feed(rb.filled()).expect("read at most recv_capacity bytes");
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// The receive loop (see the module docs).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            match self.phase {
+                Phase::Done => return Poll::Ready(self.pending_error.take().map(Err)),
+                Phase::Finishing => {
+                    ready!(self.poll_finishing(cx));
+                    continue;
+                }
+                Phase::Open => {}
+            }
+            match self.conn.poll_event() {
+                Ok(Some(ev)) => {
+                    if matches!(ev, wsproto::Event::Pong(_)) {
+                        self.awaiting_pong = false;
+                    }
+                    self.reset_keepalive();
+                    return Poll::Ready(Some(Ok(Message::from_event(ev))));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.pending_error = Some(Error::Protocol(e));
+                }
+            }
+            if self.conn.is_finished() {
+                self.phase = Phase::Finishing;
+                continue;
+            }
+            // Flush what is queued before waiting for input: one write for a whole batch of replies.
+            self.conn.poll_transmit(&mut self.wbuf);
+            if let Err(e) = self.poll_write_until_blocked(cx) {
+                return self.fail_io(e);
+            }
+            if self.write_pending() > self.config.write_high_water {
+                // Backpressure: the peer does not read; stop reading until it does (the waker is set).
+                return self.poll_timers(cx);
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return self.fail_io(Error::Io(e)),
+                Poll::Pending => return self.poll_timers(cx),
+            }
+        }
+    }
+
+    fn fail_io(&mut self, e: Error) -> Poll<Option<Result<Message, Error>>> {
+        self.phase = Phase::Done;
+        self.conn.feed_eof();
+        Poll::Ready(Some(Err(e)))
+    }
+
+    /// Checks the deadlines; `Pending` if none passed (their wakers are registered).
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if let Some(d) = &mut self.close_deadline {
+            if d.as_mut().poll(cx).is_ready() {
+                // The peer never answered our close: give up on it (RFC 6455 §7.1.1) and close the transport.
+                self.close_deadline = None;
+                self.conn.feed_eof();
+                let _ = self.conn.poll_event();
+                self.pending_error = None;
+                self.phase = Phase::Finishing;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        if let (Some(k), Some(ka)) = (&mut self.keepalive, self.config.keepalive) {
+            if k.as_mut().poll(cx).is_ready() {
+                if self.awaiting_pong {
+                    self.keepalive = None;
+                    self.conn.feed_eof();
+                    self.phase = Phase::Done;
+                    return Poll::Ready(Some(Err(Error::Timeout(TimeoutKind::Keepalive))));
+                }
+                if self.conn.send_ping(b"keepalive", &mut self.wbuf).is_ok() {
+                    self.awaiting_pong = true;
+                }
+                k.as_mut().reset(Instant::now() + ka.timeout);
+                cx.waker().wake_by_ref();
+            }
+        }
+        Poll::Pending
+    }
+
+    fn reset_keepalive(&mut self) {
+        if let (Some(k), Some(ka)) = (&mut self.keepalive, self.config.keepalive) {
+            if !self.awaiting_pong {
+                k.as_mut().reset(Instant::now() + ka.interval);
+            }
+        }
+    }
+
+    /// Flushes the last frames and closes the transport as RFC 6455 §7.1.1 says: the server (or either side
+    /// after a failure) closes at once; a client waits for the server's FIN, up to the close timeout.
+    fn poll_finishing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.conn.poll_transmit(&mut self.wbuf);
+        while self.write_pending() > 0 {
+            match self.poll_write_some(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => {
+                    self.phase = Phase::Done;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return self.poll_close_deadline_or_pending(cx),
+            }
+        }
+        if !self.conn.wants_transport_closed() {
+            // Client after a clean close: wait for the server to close TCP.
+            self.arm_close_deadline();
+            loop {
+                match self.poll_fill(cx) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => break,
+                    Poll::Ready(Ok(_)) => continue,
+                    Poll::Pending => return self.poll_close_deadline_or_pending(cx),
+                }
+            }
+        }
+        let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+        self.phase = Phase::Done;
+        self.close_deadline = None;
+        Poll::Ready(())
+    }
+
+    fn poll_close_deadline_or_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.arm_close_deadline();
+        let d = self.close_deadline.as_mut().expect("armed");
+        if d.as_mut().poll(cx).is_ready() {
+            self.phase = Phase::Done;
+            self.close_deadline = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Splits into a sender and a receiver for different tasks. A driver task (spawned on the current tokio
+    /// runtime) owns the socket: it answers pings and close frames and writes queued messages even while
+    /// nobody reads, and stops reading when the receiver's queue is full (backpressure).
+    pub fn split(self) -> (crate::split::WsSender, crate::split::WsReceiver)
+    where
+        S: Send + 'static,
+    {
+        crate::split::split(self)
+    }
+
+    pub(crate) fn queue_from_split(&mut self, msg: Message) -> Result<(), Error> {
+        self.queue(msg)
+    }
+
+    pub(crate) fn below_high_water(&self) -> bool {
+        self.write_pending() <= self.config.write_high_water
+    }
+
+    pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        self.conn.poll_transmit(&mut self.wbuf);
+        self.poll_write_until_blocked(cx)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Whether the connection failed because the peer broke the protocol.
+    pub fn protocol_error(&self) -> Option<&ProtocolError> {
+        match self.conn.close_outcome() {
+            Some(CloseOutcome::Failed(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    /// The close timeout in force.
+    pub fn close_timeout(&self) -> Duration {
+        self.config.close_timeout
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_ready_to_send(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.get_mut().queue(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_flush_all(cx)
+    }
+
+    /// Sends a close frame (1000) if none was sent, and flushes. Read on to see the peer's close.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.phase == Phase::Open && !this.conn.is_closing() {
+            this.conn.close(CloseCode::NORMAL, "", &mut this.wbuf)?;
+            this.arm_close_deadline();
+        }
+        this.poll_flush_all(cx)
+    }
+}
