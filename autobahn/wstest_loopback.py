@@ -13,6 +13,10 @@
 #   wstest --wsproto-list-cases PATTERN...   print the case ids that wstest's
 #                                            own matcher selects, one a line
 import sys
+import warnings
+
+# cryptography 3.3 warns on every start that Python 2 is deprecated; it is noise in the logs.
+warnings.filterwarnings('ignore', message='Python 2 is no longer supported')
 
 LOOPBACK = '127.0.0.1'
 _WILDCARDS = ('', '0.0.0.0', '::')

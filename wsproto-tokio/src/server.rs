@@ -31,6 +31,7 @@ impl Reject {
 
 /// What arrived on a server connection.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per connection, moved once
 pub enum Accepted<S> {
     /// An upgrade the hook accepted: the WebSocket and the request it came with.
     WebSocket(WebSocket<S>, Box<UpgradeRequest>),

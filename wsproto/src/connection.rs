@@ -257,6 +257,11 @@ impl Connection {
                     utf8: Utf8Validator::new(),
                     reported: false,
                 });
+            } else if header.opcode == OpCode::Continuation {
+                // Count the frame towards the message's limits (checked by `check_header` above).
+                let msg = self.message.as_mut().expect("check_header ensured a message");
+                msg.size += header.payload_len;
+                msg.fragments += 1;
             }
             self.frame = Some(InFrame { header, remaining: header.payload_len, unmasked: 0, taken: 0 });
         }
