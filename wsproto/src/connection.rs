@@ -20,6 +20,8 @@
 //! Commands flush pending automatic frames into the same buffer first, so frames always leave in a valid
 //! order.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,6 +33,9 @@ use crate::event::{DataKind, Event, Fragment, Utf8Bytes};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
+
+/// Most pongs queued for [`Connection::poll_transmit`]; older ones are dropped past this (each ≤ 125 bytes).
+pub const MAX_PENDING_PONGS: usize = 32;
 
 /// Which end of the connection this is. It decides masking (RFC 6455 §5.1) and who closes TCP (§7.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,8 +115,8 @@ pub struct Connection {
     recv: BytesMut,
     frame: Option<InFrame>,
     message: Option<InMessage>,
-    /// The latest unanswered ping's payload.
-    pending_pong: Option<Bytes>,
+    /// Payloads of unanswered pings, oldest first, at most [`MAX_PENDING_PONGS`].
+    pending_pongs: VecDeque<Bytes>,
     pending_close: Option<QueuedClose>,
     /// A close frame is sent or queued: no more data may be sent.
     close_queued: bool,
@@ -141,7 +146,7 @@ impl Connection {
             recv: BytesMut::new(),
             frame: None,
             message: None,
-            pending_pong: None,
+            pending_pongs: VecDeque::new(),
             pending_close: None,
             close_queued: false,
             initiated_close: false,
@@ -227,7 +232,7 @@ impl Connection {
             });
             self.close_queued = true;
         }
-        self.pending_pong = None;
+        self.pending_pongs.clear();
         self.recv = BytesMut::new();
         self.frame = None;
         self.message = None;
@@ -328,7 +333,11 @@ impl Connection {
         match header.opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_queued {
-                    self.pending_pong = Some(payload.clone());
+                    if self.pending_pongs.len() == MAX_PENDING_PONGS {
+                        // RFC 6455 §5.5.3: answering only the most recent pings is allowed.
+                        self.pending_pongs.pop_front();
+                    }
+                    self.pending_pongs.push_back(payload.clone());
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }
@@ -345,7 +354,7 @@ impl Connection {
                 if !self.close_queued {
                     // RFC 6455 §5.5.1: reply with a close frame, echoing the status code.
                     self.close_queued = true;
-                    self.pending_pong = None;
+                    self.pending_pongs.clear();
                     self.pending_close = Some(QueuedClose { code: frame.code, reason: Bytes::new() });
                 }
                 self.outcome =
@@ -533,7 +542,7 @@ impl Connection {
     /// fails the connection) to `out`. Returns whether anything was appended.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
         let mut wrote = false;
-        if let Some(p) = self.pending_pong.take() {
+        while let Some(p) = self.pending_pongs.pop_front() {
             self.encode_frame(OpCode::Pong, true, &p, out);
             wrote = true;
         }
@@ -546,7 +555,7 @@ impl Connection {
 
     /// Whether frames wait for [`poll_transmit`](Self::poll_transmit).
     pub fn has_pending_transmit(&self) -> bool {
-        self.pending_pong.is_some() || self.pending_close.is_some()
+        !self.pending_pongs.is_empty() || self.pending_close.is_some()
     }
 
     fn encode_close(&mut self, code: Option<CloseCode>, reason: &[u8], out: &mut Vec<u8>) {
