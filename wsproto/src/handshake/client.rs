@@ -195,6 +195,8 @@ pub struct ClientHandshake {
     pending: Option<(Response, usize)>,
     eof: bool,
     done: bool,
+    /// The error that ended the handshake, returned again by later polls.
+    failed: Option<ResponseError>,
 }
 
 impl ClientHandshake {
@@ -217,6 +219,7 @@ impl ClientHandshake {
             pending: None,
             eof: false,
             done: false,
+            failed: None,
         };
         hs.write_request(&mut Vec::new())?;
         Ok(hs)
@@ -265,14 +268,20 @@ impl ClientHandshake {
     }
 
     /// The outcome once the response (and, for a rejection, its body) is complete; `Ok(None)` while more bytes
-    /// are needed.
+    /// are needed. Errors are sticky.
     pub fn poll_response(&mut self) -> Result<Option<ClientOutcome>, ResponseError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         if self.done {
             return Ok(None);
         }
         let r = self.parse();
         if !matches!(r, Ok(None)) {
             self.done = true;
+        }
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
         }
         r
     }
@@ -368,7 +377,7 @@ fn dechunk(mut raw: &[u8], cap: usize) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if raw.len() < size + 2 {
+        if raw.len() < size.saturating_add(2) {
             return None;
         }
         let room = cap.saturating_sub(out.len());

@@ -91,6 +91,9 @@ pub enum RequestError {
     NotHttp11,
     /// No (or several) `Host` header. 400.
     MissingHost,
+    /// `Upgrade` lacks the `websocket` token (RFC 6455 §4.2.1 item 3). 400. Only from
+    /// [`validate_request`]: [`ServerHandshake`] reports such a request as [`Incoming::Http`].
+    MissingUpgrade,
     /// `Connection` lacks the `upgrade` token. 400.
     MissingConnectionUpgrade,
     /// `Sec-WebSocket-Key` missing, repeated, or not 16 bytes of base64. 400.
@@ -135,6 +138,7 @@ impl fmt::Display for RequestError {
             RequestError::NotGet => f.write_str("a WebSocket upgrade must use GET"),
             RequestError::NotHttp11 => f.write_str("a WebSocket upgrade needs HTTP/1.1"),
             RequestError::MissingHost => f.write_str("missing or repeated Host header"),
+            RequestError::MissingUpgrade => f.write_str("Upgrade header lacks the websocket token"),
             RequestError::MissingConnectionUpgrade => f.write_str("Connection header lacks the upgrade token"),
             RequestError::BadKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
             RequestError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version (only 13)"),
@@ -160,6 +164,9 @@ pub fn validate_request(method: &str, http11: bool, headers: &[Header]) -> Resul
     match headers::single(headers, "host") {
         Ok(Some(_)) => {}
         _ => return Err(RequestError::MissingHost),
+    }
+    if !is_upgrade_request(headers) {
+        return Err(RequestError::MissingUpgrade);
     }
     if !headers::has_token(headers, "connection", "upgrade") {
         return Err(RequestError::MissingConnectionUpgrade);
