@@ -300,8 +300,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     fn fail_io(&mut self, e: Error) -> Poll<Option<Result<Message, Error>>> {
         self.phase = Phase::Done;
-        self.conn.feed_eof();
+        self.abandon();
         Poll::Ready(Some(Err(e)))
+    }
+
+    /// The transport is given up on: tell the core, and let it record the outcome (1006 unless it already
+    /// ended) by draining its events.
+    fn abandon(&mut self) {
+        self.conn.feed_eof();
+        while let Ok(Some(_)) = self.conn.poll_event() {}
     }
 
     /// Checks the deadlines; `Pending` if none passed (their wakers are registered).
@@ -310,8 +317,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if d.as_mut().poll(cx).is_ready() {
                 // The peer never answered our close: give up on it (RFC 6455 §7.1.1) and close the transport.
                 self.close_deadline = None;
-                self.conn.feed_eof();
-                let _ = self.conn.poll_event();
+                self.abandon();
                 self.pending_error = None;
                 self.phase = Phase::Finishing;
                 cx.waker().wake_by_ref();
@@ -322,7 +328,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if k.as_mut().poll(cx).is_ready() {
                 if self.awaiting_pong {
                     self.keepalive = None;
-                    self.conn.feed_eof();
+                    self.abandon();
                     self.phase = Phase::Done;
                     return Poll::Ready(Some(Err(Error::Timeout(TimeoutKind::Keepalive))));
                 }

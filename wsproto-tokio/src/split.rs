@@ -101,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
         loop {
             let mut progress = false;
             // Commands, while the write buffer has room.
+            let was_full = !this.ws.below_high_water();
             while this.commands_open && this.ws.below_high_water() {
                 match this.commands.poll_recv(cx) {
                     Poll::Ready(Some((msg, ack))) => {
@@ -159,6 +160,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                 }
             }
             if !progress {
+                // Writing may have made room since the commands were skipped; only polling them registers
+                // their waker, so take them now rather than wait for a wake that would not come.
+                if was_full && this.commands_open && this.ws.below_high_water() {
+                    continue;
+                }
                 return Poll::Pending;
             }
         }

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::deflate::DeflateConfig;
+
 /// How received data messages are handed to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceiveMode {
@@ -51,6 +53,11 @@ pub struct Config {
     pub auto_pong: bool,
     /// Whole messages or streaming chunks. Default [`ReceiveMode::Whole`].
     pub receive_mode: ReceiveMode,
+    /// permessage-deflate (RFC 7692): offered by a client, accepted by a server, with this policy. Default
+    /// `Some(DeflateConfig::default())` when the `deflate` feature is enabled, `None` otherwise (setting it
+    /// without the feature is a config error). The inflated size counts against
+    /// [`max_message_size`](Self::max_message_size).
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// The default for [`Config::max_frame_payload`].
@@ -68,6 +75,7 @@ impl Default for Config {
             max_response_body: 64 << 10,
             auto_pong: true,
             receive_mode: ReceiveMode::Whole,
+            deflate: if cfg!(feature = "deflate") { Some(DeflateConfig::default()) } else { None },
         }
     }
 }
@@ -101,6 +109,12 @@ impl Config {
         }
         if self.max_headers < 8 {
             return Err(ConfigError("max_headers must be at least 8"));
+        }
+        if let Some(d) = &self.deflate {
+            if !cfg!(feature = "deflate") {
+                return Err(ConfigError("permessage-deflate needs the `deflate` cargo feature"));
+            }
+            d.validate().map_err(ConfigError)?;
         }
         let need = match self.receive_mode {
             ReceiveMode::Whole => self.max_frame_payload.min(self.max_message_size).saturating_add(14),

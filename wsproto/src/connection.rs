@@ -28,11 +28,27 @@ use rand::{Rng, SeedableRng};
 
 use crate::close::{parse_close_payload, CloseCode, CloseFrame, ClosePayloadError};
 use crate::config::{Config, ConfigError, ReceiveMode};
+use crate::deflate::{Codec, DeflateParams};
 use crate::error::{BufferFull, ProtocolError, SendError};
 use crate::event::{DataKind, Event, Fragment, Utf8Bytes};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
+
+/// Largest chunk of inflated data reported at once in [`ReceiveMode::Streaming`].
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// Whether to compress a message when permessage-deflate was negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compress {
+    /// Compress when the message reaches the configured threshold.
+    #[default]
+    Auto,
+    /// Compress whatever the size.
+    Always,
+    /// Send uncompressed.
+    Never,
+}
 
 /// Most pongs queued for [`Connection::poll_transmit`]; older ones are dropped past this (each ≤ 125 bytes).
 pub const MAX_PENDING_PONGS: usize = 32;
@@ -96,6 +112,12 @@ struct InMessage {
     utf8: Utf8Validator,
     /// A chunk of it was reported ([`ReceiveMode::Streaming`]).
     reported: bool,
+    /// RSV1 was set: the payload is deflate data (RFC 7692 §6.1).
+    compressed: bool,
+    /// Inflated output not yet reported (compressed messages only).
+    inflated: Vec<u8>,
+    /// Inflated bytes so far (compressed messages only).
+    inflated_total: u64,
 }
 
 /// The close frame queued for [`Connection::poll_transmit`].
@@ -129,6 +151,10 @@ pub struct Connection {
     outcome: Option<CloseOutcome>,
     /// Kind of the fragmented message being sent, if any.
     sending: Option<DataKind>,
+    /// The fragmented message being sent is compressed.
+    sending_compressed: bool,
+    /// permessage-deflate, when negotiated.
+    deflate: Option<Codec>,
 }
 
 impl Connection {
@@ -155,7 +181,25 @@ impl Connection {
             failed: None,
             outcome: None,
             sending: None,
+            sending_compressed: false,
+            deflate: None,
         })
+    }
+
+    /// Turns on permessage-deflate with the negotiated parameters (done by the handshakes).
+    pub(crate) fn set_deflate(&mut self, params: DeflateParams) {
+        #[cfg(feature = "deflate")]
+        {
+            let config = self.config.deflate.clone().unwrap_or_default();
+            self.deflate = Some(Codec::new(params, &config, self.role == Role::Server));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = params; // never negotiated: Config::validate refuses deflate without the feature
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn is_deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// This end's role.
@@ -261,6 +305,9 @@ impl Connection {
                     fragments: 1,
                     utf8: Utf8Validator::new(),
                     reported: false,
+                    compressed: header.rsv & RSV1 != 0,
+                    inflated: Vec::new(),
+                    inflated_total: 0,
                 });
             } else if header.opcode == OpCode::Continuation {
                 // Count the frame towards the message's limits (checked by `check_header` above).
@@ -280,7 +327,14 @@ impl Connection {
     /// Checks a header against the connection's state and limits (RFC 6455 §5.1, §5.2, §5.4).
     fn check_header(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         if h.rsv != 0 {
-            return Err(ProtocolError::ReservedBits(h.rsv));
+            // RSV1 marks a compressed message when permessage-deflate is on (RFC 7692 §6), and only on the
+            // first frame of a data message. Anything else is reserved (RFC 6455 §5.2).
+            if h.rsv != RSV1 || self.deflate.is_none() {
+                return Err(ProtocolError::ReservedBits(h.rsv));
+            }
+            if !matches!(h.opcode, OpCode::Text | OpCode::Binary) {
+                return Err(ProtocolError::MisplacedCompressionBit);
+            }
         }
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
@@ -365,6 +419,9 @@ impl Connection {
     }
 
     fn data_frame(&mut self) -> Result<Step, ProtocolError> {
+        if self.message.as_ref().is_some_and(|m| m.compressed) {
+            return self.compressed_data_frame();
+        }
         let frame = self.frame.as_mut().expect("caller checked");
         let msg = self.message.as_mut().expect("a data frame always has a message");
         let avail = (self.recv.len() as u64).min(frame.remaining) as usize;
@@ -432,6 +489,85 @@ impl Connection {
         }
     }
 
+    /// A frame of a compressed message (RFC 7692 §7.2.2): payload bytes are unmasked and inflated as they
+    /// arrive; the inflated size counts against `max_message_size` (1009 the moment it is exceeded) and
+    /// inflated text is validated as it comes out (1007 at the first invalid byte).
+    fn compressed_data_frame(&mut self) -> Result<Step, ProtocolError> {
+        let frame = self.frame.as_mut().expect("caller checked");
+        let msg = self.message.as_mut().expect("a data frame always has a message");
+        let codec = self.deflate.as_mut().expect("RSV1 is only accepted with deflate on");
+        let avail = (self.recv.len() as u64).min(frame.remaining) as usize;
+        if avail > frame.unmasked {
+            if let Some(key) = frame.header.mask {
+                let at = (frame.taken as usize).wrapping_add(frame.unmasked);
+                apply_mask(&mut self.recv[frame.unmasked..avail], key, at);
+            }
+            frame.unmasked = avail;
+        }
+        let limit = self.config.max_message_size;
+        let room = usize::try_from(limit - msg.inflated_total).unwrap_or(usize::MAX).saturating_add(1);
+        let cap = msg.inflated.len().saturating_add(match self.config.receive_mode {
+            ReceiveMode::Whole => room,
+            ReceiveMode::Streaming => room.min(STREAM_CHUNK),
+        });
+        let before = msg.inflated.len();
+        let used = codec
+            .inflate(&self.recv[..avail], &mut msg.inflated, cap)
+            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        self.recv.advance(used);
+        frame.remaining -= used as u64;
+        frame.taken += used as u64;
+        frame.unmasked -= used;
+        let frame_done = frame.remaining == 0;
+        let last = frame_done && frame.header.fin;
+        if last {
+            // The removed 00 00 ff ff tail ends the message's deflate data.
+            codec
+                .finish_message(&mut msg.inflated, before.saturating_add(room))
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        }
+        let fresh = &msg.inflated[before..];
+        msg.inflated_total += fresh.len() as u64;
+        if msg.inflated_total > limit {
+            return Err(ProtocolError::MessageTooLarge { max: limit });
+        }
+        if msg.kind == DataKind::Text {
+            msg.utf8.feed(fresh).map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
+            if last {
+                msg.utf8.finish().map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
+            }
+        }
+        if frame_done {
+            self.frame = None;
+        }
+        match self.config.receive_mode {
+            ReceiveMode::Streaming => {
+                if msg.inflated.is_empty() && !last {
+                    return Ok(if frame_done || used > 0 { Step::Continue } else { Step::NeedMore });
+                }
+                let data = Bytes::from(core::mem::take(&mut msg.inflated));
+                let first = !msg.reported;
+                msg.reported = true;
+                let kind = msg.kind;
+                if last {
+                    self.message = None;
+                }
+                Ok(Step::Event(Event::Fragment(Fragment { kind, data, first, last })))
+            }
+            ReceiveMode::Whole => {
+                if !last {
+                    return Ok(if frame_done { Step::Continue } else { Step::NeedMore });
+                }
+                let msg = self.message.take().expect("checked above");
+                let payload = Bytes::from(msg.inflated);
+                Ok(Step::Event(match msg.kind {
+                    DataKind::Text => Event::Text(Utf8Bytes::from_validated(payload)),
+                    DataKind::Binary => Event::Binary(payload),
+                }))
+            }
+        }
+    }
+
     // ----- commands -----
 
     fn check_send(&self) -> Result<(), SendError> {
@@ -454,13 +590,50 @@ impl Connection {
         self.send_message(OpCode::Binary, data, out)
     }
 
+    /// Encodes a whole message (one frame) into `out`, choosing whether to compress it when permessage-deflate
+    /// is on ([`Compress::Auto`] follows the configured threshold).
+    pub fn send(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        compress: Compress,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        self.send_message_with(opcode, data, compress, out)
+    }
+
     fn send_message(&mut self, opcode: OpCode, data: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.send_message_with(opcode, data, Compress::Auto, out)
+    }
+
+    fn send_message_with(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        compress: Compress,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
         self.check_send()?;
         if self.sending.is_some() {
             return Err(SendError::FragmentInProgress);
         }
         self.poll_transmit(out);
-        self.encode_frame(opcode, true, data, out);
+        let compressed = match (&mut self.deflate, compress) {
+            (Some(codec), Compress::Auto) if codec.wants_to_compress(data.len()) => Some(codec.compress(data, true)),
+            (Some(codec), Compress::Always) if codec.can_compress() => Some(codec.compress(data, true)),
+            _ => None,
+        };
+        match compressed {
+            Some(wire) => {
+                self.encode_frame(opcode, true, RSV1, &wire, out);
+                self.deflate.as_mut().expect("compressed above").put_scratch(wire);
+            }
+            None => self.encode_frame(opcode, true, 0, data, out),
+        }
         Ok(())
     }
 
@@ -484,7 +657,18 @@ impl Connection {
             Some(_) => return Err(SendError::FragmentInProgress),
         };
         self.poll_transmit(out);
-        self.encode_frame(opcode, last, data, out);
+        if self.sending.is_none() {
+            self.sending_compressed = self.deflate.as_ref().is_some_and(|c| c.can_compress());
+        }
+        let rsv = if self.sending.is_none() && self.sending_compressed { RSV1 } else { 0 };
+        if self.sending_compressed {
+            let codec = self.deflate.as_mut().expect("checked at the first fragment");
+            let wire = codec.compress(data, last);
+            self.encode_frame(opcode, last, rsv, &wire, out);
+            self.deflate.as_mut().expect("checked above").put_scratch(wire);
+        } else {
+            self.encode_frame(opcode, last, rsv, data, out);
+        }
         self.sending = if last { None } else { Some(kind) };
         Ok(())
     }
@@ -505,7 +689,7 @@ impl Connection {
             return Err(SendError::ControlTooLong(payload.len()));
         }
         self.poll_transmit(out);
-        self.encode_frame(opcode, true, payload, out);
+        self.encode_frame(opcode, true, 0, payload, out);
         Ok(())
     }
 
@@ -543,7 +727,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
         let mut wrote = false;
         while let Some(p) = self.pending_pongs.pop_front() {
-            self.encode_frame(OpCode::Pong, true, &p, out);
+            self.encode_frame(OpCode::Pong, true, 0, &p, out);
             wrote = true;
         }
         if let Some(c) = self.pending_close.take() {
@@ -569,16 +753,16 @@ impl Connection {
             }
             None => 0,
         };
-        self.encode_frame(OpCode::Close, true, &payload[..len], out);
+        self.encode_frame(OpCode::Close, true, 0, &payload[..len], out);
     }
 
     /// Header and payload in one pass into `out`; a client masks with a fresh key (RFC 6455 §5.3).
-    fn encode_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut Vec<u8>) {
+    fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
         let mask = match self.role {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
             Role::Server => None,
         };
-        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         out.reserve(header.encoded_len() + payload.len());
         header.write_to(out);
         let start = out.len();
@@ -621,6 +805,9 @@ impl Connection {
         self.recv.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
     }
 }
+
+/// The RSV1 bit in [`FrameHeader::rsv`]: a compressed message (RFC 7692 §6).
+const RSV1: u8 = 0b100;
 
 enum Step {
     Event(Event),

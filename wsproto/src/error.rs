@@ -60,6 +60,10 @@ pub enum ProtocolError {
         /// The limit.
         max: u64,
     },
+    /// RSV1 (compressed) on a continuation or control frame (RFC 7692 §6.1). 1002.
+    MisplacedCompressionBit,
+    /// A compressed message that is not valid deflate data (RFC 7692 §6.2). 1007.
+    InvalidCompressedData,
     /// The transport ended before the closing handshake completed. 1006: nothing is sent.
     UnexpectedEof,
 }
@@ -69,7 +73,9 @@ impl ProtocolError {
     /// sends nothing).
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidCloseReason | ProtocolError::InvalidUtf8 { .. } => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidUtf8 { .. }
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooLarge { .. }
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
@@ -102,6 +108,8 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge { .. } => "frame too large",
             ProtocolError::MessageTooLarge { .. } => "message too large",
             ProtocolError::TooManyFragments { .. } => "too many fragments",
+            ProtocolError::MisplacedCompressionBit => "RSV1 on a continuation or control frame",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
             ProtocolError::UnexpectedEof => "",
         }
     }

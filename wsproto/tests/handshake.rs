@@ -61,7 +61,7 @@ fn variant(replace: &[(usize, &str)], extra: &[&str]) -> Vec<u8> {
 }
 
 fn server_poll(bytes: &[u8]) -> (ServerHandshake, Result<Option<Incoming>, RequestError>) {
-    let mut hs = ServerHandshake::new(Config::default()).unwrap();
+    let mut hs = ServerHandshake::new(plain()).unwrap();
     hs.feed(bytes);
     let r = hs.poll_request();
     (hs, r)
@@ -104,7 +104,7 @@ fn server_parses_a_valid_request_in_any_chunking() {
     let bytes = rfc_request().into_bytes();
     let mut reference: Option<UpgradeRequest> = None;
     for chunk in [bytes.len(), 100, 17, 5, 2, 1] {
-        let mut hs = ServerHandshake::new(Config::default()).unwrap();
+        let mut hs = ServerHandshake::new(plain()).unwrap();
         let mut got = None;
         for (i, piece) in bytes.chunks(chunk).enumerate() {
             assert!(got.is_none(), "request reported before it was complete");
@@ -238,7 +238,7 @@ fn unsupported_version_gets_426_with_the_supported_version() {
 
 #[test]
 fn oversized_head_gets_431_as_soon_as_the_limit_is_crossed() {
-    let config = Config::default();
+    let config = plain();
     let limit = config.max_handshake_bytes;
     let mut hs = ServerHandshake::new(config).unwrap();
     hs.feed(b"GET / HTTP/1.1\r\nHost: h\r\n");
@@ -282,13 +282,13 @@ fn oversized_head_gets_431_as_soon_as_the_limit_is_crossed() {
 
 #[test]
 fn too_many_headers_gets_431() {
-    let extra: Vec<String> = (0..Config::default().max_headers).map(|i| format!("X-H{i}: v")).collect();
+    let extra: Vec<String> = (0..plain().max_headers).map(|i| format!("X-H{i}: v")).collect();
     let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
     let e = server_error(&variant(&[], &extra));
     assert_eq!(e, RequestError::TooManyHeaders);
     assert_eq!(e.status(), 431);
     // Up to the limit is fine.
-    let n = Config::default().max_headers - GOOD.len() + 1;
+    let n = plain().max_headers - GOOD.len() + 1;
     upgrade(&variant(&[], &extra[..n]));
 }
 
@@ -314,7 +314,7 @@ fn plain_get_is_http() {
 
 #[test]
 fn server_eof_before_the_head_is_complete() {
-    let mut hs = ServerHandshake::new(Config::default()).unwrap();
+    let mut hs = ServerHandshake::new(plain()).unwrap();
     hs.feed(b"GET / HTTP/1.1\r\nHost:");
     assert_eq!(hs.poll_request(), Ok(None));
     hs.feed_eof();
@@ -353,7 +353,7 @@ fn client_request() -> ClientRequest {
 }
 
 fn client() -> (ClientHandshake, Vec<u8>) {
-    let hs = ClientHandshake::new(client_request(), Config::default(), [3; 32]).unwrap();
+    let hs = ClientHandshake::new(client_request(), plain(), [3; 32]).unwrap();
     let mut out = Vec::new();
     hs.write_request(&mut out).unwrap();
     (hs, out)
@@ -384,20 +384,20 @@ fn client_builds_a_complete_request() {
     assert_eq!(u.key, key);
     assert_eq!(u.protocols, vec!["chat", "superchat"]);
     // A different seed gives a different key; the same seed the same key.
-    let other = ClientHandshake::new(client_request(), Config::default(), [4; 32]).unwrap();
+    let other = ClientHandshake::new(client_request(), plain(), [4; 32]).unwrap();
     assert_ne!(other.key(), hs.key());
-    let same = ClientHandshake::new(client_request(), Config::default(), [3; 32]).unwrap();
+    let same = ClientHandshake::new(client_request(), plain(), [3; 32]).unwrap();
     assert_eq!(same.key(), hs.key());
 }
 
 #[test]
 fn client_refuses_to_build_an_injected_request() {
     let r = ClientRequest::new("h", "/").header("X-Evil", "a\r\nInjected: 1");
-    assert!(ClientHandshake::new(r, Config::default(), [0; 32]).is_err());
+    assert!(ClientHandshake::new(r, plain(), [0; 32]).is_err());
     let r = ClientRequest::new("h\r\nX: y", "/");
-    assert!(ClientHandshake::new(r, Config::default(), [0; 32]).is_err());
+    assert!(ClientHandshake::new(r, plain(), [0; 32]).is_err());
     let r = ClientRequest::new("h", "/a b");
-    assert!(ClientHandshake::new(r, Config::default(), [0; 32]).is_err());
+    assert!(ClientHandshake::new(r, plain(), [0; 32]).is_err());
 }
 
 fn response_101(key: &str, extra: &[&str]) -> Vec<u8> {
@@ -493,12 +493,12 @@ fn client_rejects_bad_101s() {
     assert_eq!(r.unwrap_err(), ResponseError::MissingConnectionUpgrade);
 
     // A client that offered no extensions refuses any.
-    let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), Config::default(), [0; 32]).unwrap();
+    let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), plain(), [0; 32]).unwrap();
     let bytes = response_101(hs.key(), &["Sec-WebSocket-Extensions: permessage-deflate"]);
     hs.feed(&bytes);
     assert!(matches!(hs.poll_response(), Err(ResponseError::UnofferedExtension(_))));
     // Nor a subprotocol when none were offered.
-    let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), Config::default(), [0; 32]).unwrap();
+    let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), plain(), [0; 32]).unwrap();
     let bytes = response_101(hs.key(), &["Sec-WebSocket-Protocol: chat"]);
     hs.feed(&bytes);
     assert!(matches!(hs.poll_response(), Err(ResponseError::UnofferedProtocol(_))));
@@ -611,7 +611,7 @@ fn frames_pipelined_after_the_101_reach_the_connection() {
 #[test]
 fn client_masks_with_keys_derived_from_the_seed() {
     let run = |seed| {
-        let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), Config::default(), seed).unwrap();
+        let mut hs = ClientHandshake::new(ClientRequest::new("h", "/"), plain(), seed).unwrap();
         let bytes = response_101(hs.key(), &[]);
         hs.feed(&bytes);
         let Some(ClientOutcome::Accepted { mut connection, .. }) = hs.poll_response().unwrap() else { panic!() };
@@ -691,11 +691,19 @@ fn validate_response_on_parsed_headers() {
 
 #[test]
 fn connection_from_handshake_has_the_config() {
-    let mut config = Config::default();
+    let mut config = plain();
     config.max_frame_payload = 1000;
     let mut hs = ServerHandshake::new(config.clone()).unwrap();
     hs.feed(rfc_request().as_bytes());
     let Ok(Some(Incoming::Upgrade(u))) = hs.poll_request() else { panic!() };
     let conn: Connection = hs.accept(&u, Accept::default(), &mut Vec::new()).unwrap();
     assert_eq!(conn.config().max_frame_payload, 1000);
+}
+
+/// The default config without permessage-deflate: these tests check RFC 6455 alone (with the `deflate`
+/// feature on, the default offers and accepts it; `tests/deflate.rs` covers that).
+fn plain() -> Config {
+    let mut c = Config::default();
+    c.deflate = None;
+    c
 }

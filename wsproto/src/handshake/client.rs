@@ -97,6 +97,8 @@ pub enum ResponseError {
     UnofferedProtocol(String),
     /// An extension we did not offer.
     UnofferedExtension(String),
+    /// An extension answer with invalid or unrequested parameters (RFC 7692 §7.1).
+    BadExtension(String),
     /// The transport ended before the response was complete.
     Eof,
 }
@@ -111,6 +113,7 @@ impl fmt::Display for ResponseError {
             ResponseError::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             ResponseError::UnofferedProtocol(p) => write!(f, "server chose subprotocol {p:?}, which was not offered"),
             ResponseError::UnofferedExtension(e) => write!(f, "server chose extension {e:?}, which was not offered"),
+            ResponseError::BadExtension(e) => write!(f, "invalid extension answer: {e}"),
             ResponseError::Eof => f.write_str("connection closed before the response was complete"),
         }
     }
@@ -237,7 +240,7 @@ impl ClientHandshake {
             return Err(BuildError(format!("invalid resource {:?}", r.resource)));
         }
         let protocols = r.protocols.join(", ");
-        let extensions = r.extensions.join(", ");
+        let extensions = self.offered_extensions().join(", ");
         let mut fields: Vec<(&str, &str)> = vec![
             ("Host", &r.host),
             ("Upgrade", "websocket"),
@@ -248,11 +251,24 @@ impl ClientHandshake {
         if !r.protocols.is_empty() {
             fields.push(("Sec-WebSocket-Protocol", &protocols));
         }
-        if !r.extensions.is_empty() {
+        if !extensions.is_empty() {
             fields.push(("Sec-WebSocket-Extensions", &extensions));
         }
         fields.extend(r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         write_head(&format!("GET {} HTTP/1.1", r.resource), &fields, out)
+    }
+
+    /// The extension elements offered: the request's, plus permessage-deflate when configured and not
+    /// already there.
+    fn offered_extensions(&self) -> Vec<String> {
+        let mut offered = self.request.extensions.clone();
+        if let Some(d) = &self.config.deflate {
+            let name = crate::deflate::EXTENSION_NAME;
+            if !offered.iter().any(|e| headers::extension_name(e).eq_ignore_ascii_case(name)) {
+                offered.push(d.offer());
+            }
+        }
+        offered
     }
 
     /// Bytes read from the transport.
@@ -319,10 +335,17 @@ impl ClientHandshake {
             &response.headers,
             &self.key,
             &self.request.protocols,
-            &self.request.extensions,
+            &self.offered_extensions(),
         )?;
         let mut connection =
             Connection::new(Role::Client, self.config.clone(), self.conn_seed).expect("config validated in new");
+        if let Some(d) = &self.config.deflate {
+            if let Some(p) =
+                crate::deflate::from_response(d, &accepted.extensions).map_err(ResponseError::BadExtension)?
+            {
+                connection.set_deflate(p);
+            }
+        }
         connection.feed_leftover(&self.head.buf[len..]);
         Ok(Some(ClientOutcome::Accepted { connection, accepted, response }))
     }

@@ -337,11 +337,20 @@ impl ServerHandshake {
         if let Some(p) = &accept.protocol {
             fields.push(("Sec-WebSocket-Protocol", p));
         }
+        // permessage-deflate (RFC 7692 §5): answer the first acceptable offer with exactly one element.
+        let deflate = self.config.deflate.as_ref().and_then(|d| d.negotiate(&req.extensions));
+        let deflate_header = deflate.map(|p| p.response_header());
+        if let Some(h) = &deflate_header {
+            fields.push(("Sec-WebSocket-Extensions", h));
+        }
         fields.extend(accept.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let mut head = Vec::new();
         write_head("HTTP/1.1 101 Switching Protocols", &fields, &mut head)?;
         let mut conn =
             Connection::new(Role::Server, self.config.clone(), [0; 32]).map_err(|e| BuildError(e.0.into()))?;
+        if let Some(p) = deflate {
+            conn.set_deflate(p);
+        }
         conn.feed_leftover(self.leftover());
         out.extend_from_slice(&head);
         Ok(conn)

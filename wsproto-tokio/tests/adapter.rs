@@ -1,0 +1,429 @@
+//! The adapter's behaviour at the edges, over in-memory pipes (`tokio::io::duplex`) and, where timing matters,
+//! tokio's paused clock (deadlines pass in virtual time; a hang shows up as a timeout, never as a stuck test).
+//!
+//! - split halves used from two tasks;
+//! - a peer that never reads: sends wait, and the write buffer stays near the high-water mark;
+//! - a peer that vanishes without a close: an error and a 1006 outcome, no hang;
+//! - keepalive: answered pings keep the connection; unanswered ones end it;
+//! - the close handshake timeout, and the client's wait for the server's TCP close (RFC 6455 §7.1.1);
+//! - pongs still go out from a split connection whose receiver is not read.
+
+mod common;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::time::{timeout, Instant};
+use wsproto::handshake::{ClientRequest, Incoming, ServerHandshake};
+use wsproto::ProtocolError;
+use wsproto_tokio::{accept_with, client_handshake, Accept, Accepted, CloseCode, Config, Error, Message, WebSocket};
+
+type Ws = WebSocket<DuplexStream>;
+
+/// The bound on every wait (virtual time in the paused tests).
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Whether `fut` is still pending after `d` (it is dropped either way).
+async fn pending_for<T>(d: Duration, fut: impl Future<Output = T>) -> bool {
+    timeout(d, fut).await.is_err()
+}
+
+/// A connected client and server over a pipe holding `pipe` bytes each way.
+async fn pair(client: Config, server: Config, pipe: usize) -> (Ws, Ws) {
+    let (c, s) = duplex(pipe);
+    let accept = async {
+        match accept_with(s, server, |_| Ok(Accept::default())).await.unwrap() {
+            Accepted::WebSocket(ws, _) => ws,
+            _ => unreachable!("an upgrade"),
+        }
+    };
+    let connect = async { client_handshake(c, ClientRequest::new("localhost", "/"), client).await.unwrap().0 };
+    let (client, server) = within("the handshake", async { tokio::join!(connect, accept) }).await;
+    (client, server)
+}
+
+/// Echoes data messages until the connection ends.
+async fn echo(mut ws: Ws) {
+    while let Some(Ok(m)) = ws.recv().await {
+        if m.is_data() && ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The next message other than pings and pongs.
+async fn next_data(ws: &mut Ws) -> Option<Result<Message, Error>> {
+    loop {
+        match ws.recv().await {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn split_halves_from_two_tasks() {
+    let (client, server) = pair(Config::default(), Config::default(), 64 << 10).await;
+    let server = tokio::spawn(echo(server));
+    let (sender, mut receiver) = client.split();
+    const N: usize = 500;
+    let message = |i: usize| {
+        if i % 2 == 0 {
+            Message::text(format!("message {i}"))
+        } else {
+            Message::binary(vec![i as u8; i * 37])
+        }
+    };
+    // Two clones of the sender in two tasks, the receiver in a third.
+    let (a, b) = (sender.clone(), sender.clone());
+    let send_even = tokio::spawn(async move {
+        for i in (0..N).step_by(2) {
+            a.send(message(i)).await.unwrap();
+        }
+    });
+    let send_odd = tokio::spawn(async move {
+        for i in (1..N).step_by(2) {
+            b.send(message(i)).await.unwrap();
+        }
+    });
+    let receive = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < N {
+            match receiver.recv().await {
+                Some(Ok(m)) if m.is_data() => got.push(m),
+                Some(Ok(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (got, receiver)
+    });
+    within("the senders", async {
+        send_even.await.unwrap();
+        send_odd.await.unwrap();
+    })
+    .await;
+    let (got, mut receiver) = within("the receiver", receive).await.unwrap();
+    // Every message came back whole; each task's messages in its order.
+    let mut want: Vec<Message> = (0..N).map(message).collect();
+    for parity in [0, 1] {
+        let of = |ms: &[Message]| -> Vec<Message> {
+            ms.iter().filter(|m| matches!(m, Message::Text(_)) == (parity == 0)).cloned().collect()
+        };
+        assert_eq!(of(&got), of(&want));
+    }
+    want.sort_by_key(|m| m.clone().into_data());
+    let mut got_sorted = got;
+    got_sorted.sort_by_key(|m| m.clone().into_data());
+    assert_eq!(got_sorted, want);
+
+    // Closing from the sender: the receiver sees the server's close, then the end.
+    sender.close(CloseCode::NORMAL, "done").await.unwrap();
+    match within("the close", receiver.recv()).await {
+        Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, Some(CloseCode::NORMAL)),
+        other => panic!("expected the close reply, got {other:?}"),
+    }
+    assert!(within("the end", receiver.recv()).await.is_none());
+    assert!(matches!(sender.send("late").await, Err(Error::ConnectionClosed)));
+    within("the server", server).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_reads_makes_sends_wait() {
+    const HIGH_WATER: usize = 256 << 10;
+    const PIPE: usize = 64 << 10;
+    let chunk = common::noise(64 << 10, 7);
+    let frame = chunk.len() + 64; // a frame header is at most 14 bytes; deflate's stored blocks add a few
+    let (mut client, mut server) = pair(Config::default().write_high_water(HIGH_WATER), Config::default(), PIPE).await;
+
+    // The server is never polled: nothing it receives is read. Queue messages until queueing waits.
+    let mut queued = 0;
+    loop {
+        let fed = timeout(Duration::from_secs(1), client.feed(Message::binary(chunk.clone()))).await;
+        let pending = client.write_pending();
+        assert!(pending <= HIGH_WATER + frame, "the write buffer grew to {pending} bytes");
+        match fed {
+            Ok(r) => r.unwrap(),
+            Err(_) => break, // waiting: backpressure
+        }
+        queued += 1;
+        assert!(queued < 100, "queueing never waited");
+    }
+    let pending = client.write_pending();
+    assert!(pending > HIGH_WATER, "it waits only above the high-water mark ({pending} bytes pending)");
+    // At most the pipe, the high-water mark and one frame were accepted.
+    assert!(queued * chunk.len() <= PIPE + HIGH_WATER + frame, "{queued} messages accepted");
+    // send (queue and flush) waits too, and so does the Sink.
+    assert!(pending_for(Duration::from_secs(5), client.send("one more")).await);
+    assert_eq!(client.write_pending(), pending, "a waiting send queued nothing");
+
+    // Once the peer reads, everything arrives and the waiting send completes.
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while n < queued {
+            match next_data(&mut server).await {
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(b.len(), 64 << 10);
+                    n += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(next_data(&mut server).await.unwrap().unwrap(), Message::text("after"));
+        server
+    });
+    within("the send after the peer reads", client.send("after")).await.unwrap();
+    assert_eq!(client.write_pending(), 0);
+    within("the reader", reader).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_split_sender_waits_when_the_peer_never_reads() {
+    const HIGH_WATER: usize = 128 << 10;
+    const PIPE: usize = 64 << 10;
+    let chunk = common::noise(32 << 10, 1);
+    let (client, mut server) = pair(Config::default().write_high_water(HIGH_WATER), Config::default(), PIPE).await;
+    let (sender, _receiver) = client.split();
+    let mut sent = 0;
+    while !pending_for(Duration::from_secs(1), sender.send(Message::binary(chunk.clone()))).await {
+        sent += 1;
+        assert!(sent < 100, "sending never waited");
+    }
+    // (The message whose send timed out may still be queued: sends are acknowledged once queued.)
+    // A send returns once its message is in the write buffer, which the driver fills only up to the mark.
+    assert!(sent * chunk.len() <= PIPE + HIGH_WATER + chunk.len() + 64, "{sent} messages accepted");
+    // Still waiting later: the pipe is full and nobody reads.
+    assert!(pending_for(Duration::from_secs(60), sender.send("more")).await);
+
+    // Once the peer reads, the waiting sends go through (the driver takes commands again as the buffer drains).
+    let reader = tokio::spawn(async move {
+        loop {
+            match next_data(&mut server).await {
+                // "more" too: a send that was given up on may already have reached the driver's queue.
+                Some(Ok(Message::Binary(_))) => {}
+                Some(Ok(Message::Text(t))) if t.as_str() == "more" => {}
+                Some(Ok(Message::Text(t))) if t.as_str() == "last" => return,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    });
+    for _ in 0..20 {
+        within("a send once the peer reads", sender.send(Message::binary(chunk.clone()))).await.unwrap();
+    }
+    within("the last send", sender.send("last")).await.unwrap();
+    within("the reader", reader).await.unwrap();
+}
+
+/// One task sends one message after another (as a broadcast forwarder does) to a peer that stops reading for a
+/// while: its sends wait, then all complete once the peer reads again.
+#[tokio::test(start_paused = true)]
+async fn a_split_sender_resumes_when_a_stalled_peer_reads_again() {
+    // A pipe larger than the high-water mark (like a TCP socket's buffers): once the peer reads, the driver's
+    // whole write buffer goes out in one write, and nothing but the driver itself can notice it has room again.
+    const HIGH_WATER: usize = 64 << 10;
+    const N: usize = 80;
+    let chunk = common::noise(32 << 10, 3);
+    let (client, mut server) = pair(Config::default().write_high_water(HIGH_WATER), Config::default(), 1 << 20).await;
+    let (sender, _receiver) = client.split();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sending = tokio::spawn({
+        let (done, chunk) = (done.clone(), chunk.clone());
+        async move {
+            for _ in 0..N {
+                sender.send(Message::binary(chunk.clone())).await.unwrap();
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stalled_at = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(stalled_at < N, "the peer does not read, yet all {N} sends completed");
+    for i in 0..N {
+        match within(&format!("message {i}"), next_data(&mut server)).await {
+            Some(Ok(Message::Binary(b))) => assert_eq!(b.len(), chunk.len()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    within("the sending task", sending).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_vanishes_without_a_close_is_an_error_and_1006() {
+    // Receiving.
+    let (mut client, server) = pair(Config::default(), Config::default(), 64 << 10).await;
+    drop(server);
+    match within("the error", client.recv()).await {
+        Some(Err(Error::Protocol(ProtocolError::UnexpectedEof))) => {}
+        other => panic!("expected an unexpected EOF, got {other:?}"),
+    }
+    assert!(within("the end", client.recv()).await.is_none());
+    assert_eq!(client.close_outcome().map(|o| o.code()), Some(CloseCode::ABNORMAL));
+    assert!(matches!(client.send("x").await, Err(Error::ConnectionClosed)));
+
+    // Sending, then closing.
+    let (mut client, server) = pair(Config::default(), Config::default(), 64 << 10).await;
+    drop(server);
+    let sent = within("a send to nobody", client.send("anyone?")).await;
+    assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
+    let closed = within("close", client.close(CloseCode::NORMAL, "")).await;
+    let code = match &closed {
+        Ok(outcome) => outcome.code(),
+        Err(_) => client.close_outcome().map(|o| o.code()).expect("an outcome"),
+    };
+    assert_eq!(code, CloseCode::ABNORMAL, "{closed:?}");
+
+    // Split: the receiver sees the error and the end; sends fail.
+    let (client, server) = pair(Config::default(), Config::default(), 64 << 10).await;
+    let (sender, mut receiver) = client.split();
+    drop(server);
+    assert!(matches!(within("the error", receiver.recv()).await, Some(Err(_))));
+    assert!(within("the end", receiver.recv()).await.is_none());
+    assert!(within("a failed send", sender.send("x")).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_and_times_out() {
+    let keepalive = Config::default().keepalive(Duration::from_secs(10), Duration::from_secs(3));
+
+    // An answering peer: pings go out after 10 s of silence, pongs come back, the connection stays.
+    let (mut client, server) = pair(keepalive.clone(), Config::default(), 64 << 10).await;
+    let server = tokio::spawn(echo(server));
+    let start = Instant::now();
+    let mut pongs = Vec::new();
+    while pongs.len() < 3 {
+        match within("a keepalive pong", client.recv()).await {
+            Some(Ok(Message::Pong(_))) => pongs.push(start.elapsed()),
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+    for (i, at) in pongs.iter().enumerate() {
+        let want = Duration::from_secs(10 * (i as u64 + 1));
+        assert!(*at >= want && *at < want + Duration::from_secs(1), "pong {i} at {at:?}");
+    }
+    client.send("still open").await.unwrap();
+    assert_eq!(next_data(&mut client).await.unwrap().unwrap(), Message::text("still open"));
+    within("close", client.close(CloseCode::NORMAL, "")).await.unwrap();
+    within("the server", server).await.unwrap();
+
+    // A silent peer (never polled, so it never answers): the ping goes unanswered and the connection ends.
+    let (mut client, _server) = pair(keepalive, Config::default(), 64 << 10).await;
+    let start = Instant::now();
+    match within("the keepalive timeout", client.recv()).await {
+        Some(Err(Error::Timeout(wsproto_tokio::TimeoutKind::Keepalive))) => {}
+        other => panic!("expected a keepalive timeout, got {other:?}"),
+    }
+    let at = start.elapsed();
+    assert!(at >= Duration::from_secs(13) && at < Duration::from_secs(14), "timed out at {at:?}");
+    assert!(client.recv().await.is_none());
+    assert_eq!(client.close_outcome().map(|o| o.code()), Some(CloseCode::ABNORMAL));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_on_a_split_connection() {
+    let keepalive = Config::default().keepalive(Duration::from_secs(10), Duration::from_secs(3));
+    let (client, _silent) = pair(keepalive, Config::default(), 64 << 10).await;
+    let (_sender, mut receiver) = client.split();
+    let start = Instant::now();
+    match within("the keepalive timeout", receiver.recv()).await {
+        Some(Err(Error::Timeout(wsproto_tokio::TimeoutKind::Keepalive))) => {}
+        other => panic!("expected a keepalive timeout, got {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(14), "{:?}", start.elapsed());
+    assert!(within("the end", receiver.recv()).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_times_out_when_the_peer_never_answers() {
+    let config = Config::default().close_timeout(Duration::from_secs(4));
+    let (mut client, _server) = pair(config, Config::default(), 64 << 10).await;
+    let start = Instant::now();
+    // The server is never polled: our close frame is never answered.
+    let closed = within("the close timeout", client.close(CloseCode::NORMAL, "bye")).await;
+    let at = start.elapsed();
+    assert!(at >= Duration::from_secs(4) && at < Duration::from_secs(5), "gave up after {at:?}");
+    let code = match &closed {
+        Ok(outcome) => outcome.code(),
+        Err(_) => client.close_outcome().map(|o| o.code()).expect("an outcome"),
+    };
+    assert_eq!(code, CloseCode::ABNORMAL, "no close frame came back: {closed:?}");
+    assert!(client.recv().await.is_none());
+
+    // The same for the server side.
+    let config = Config::default().close_timeout(Duration::from_secs(2));
+    let (_client, mut server) = pair(Config::default(), config, 64 << 10).await;
+    let start = Instant::now();
+    let _ = within("the close timeout", server.close(CloseCode::GOING_AWAY, "")).await;
+    let at = start.elapsed();
+    assert!(at >= Duration::from_secs(2) && at < Duration::from_secs(3), "gave up after {at:?}");
+}
+
+/// A server driven by hand over the raw pipe: it answers the client's close but never closes TCP.
+#[tokio::test(start_paused = true)]
+async fn a_client_waits_for_the_servers_tcp_close_at_most_the_close_timeout() {
+    let (c, mut raw) = duplex(64 << 10);
+    let config = Config::default().close_timeout(Duration::from_secs(3));
+    let raw_server = async {
+        let mut hs = ServerHandshake::new(wsproto::Config::default()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let req = loop {
+            if let Some(Incoming::Upgrade(req)) = hs.poll_request().unwrap() {
+                break req;
+            }
+            let n = raw.read(&mut buf).await.unwrap();
+            hs.feed(&buf[..n]);
+        };
+        let mut out = Vec::new();
+        let conn = hs.accept(&req, Accept::default(), &mut out).unwrap();
+        raw.write_all(&out).await.unwrap();
+        conn
+    };
+    let connect = async { client_handshake(c, ClientRequest::new("localhost", "/"), config).await.unwrap().0 };
+    let (mut client, mut conn) = within("the handshake", async { tokio::join!(connect, raw_server) }).await;
+
+    let peer = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = raw.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client must not close TCP first");
+            conn.feed(&buf[..n]).unwrap();
+            if let Ok(Some(wsproto::Event::Close(_))) = conn.poll_event() {
+                let mut out = Vec::new();
+                conn.poll_transmit(&mut out); // the close reply
+                raw.write_all(&out).await.unwrap();
+                break;
+            }
+        }
+        // Keep the pipe open well past the client's close timeout.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(raw);
+    });
+    let start = Instant::now();
+    let outcome = within("close", client.close(CloseCode::NORMAL, "")).await.unwrap();
+    let at = start.elapsed();
+    assert_eq!(outcome.code(), CloseCode::NORMAL, "the close handshake itself completed");
+    assert!(at >= Duration::from_secs(3) && at < Duration::from_secs(4), "closed after {at:?}");
+    peer.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn pongs_go_out_while_the_split_receiver_is_not_read() {
+    let (client, mut server) = pair(Config::default(), Config::default(), 64 << 10).await;
+    let (sender, _receiver) = client.split(); // never read
+    for i in 0..10u8 {
+        server.send(Message::Ping(vec![i; 4].into())).await.unwrap();
+        match within("a pong", server.recv()).await {
+            Some(Ok(Message::Pong(p))) => assert_eq!(&p[..], &[i; 4]),
+            other => panic!("expected pong {i}, got {other:?}"),
+        }
+    }
+    // With the receiver's queue full (the driver stops reading then), sends still go out.
+    for i in 0..40 {
+        server.send(format!("unread {i}")).await.unwrap();
+    }
+    within("a send", sender.send("still sending")).await.unwrap();
+    assert_eq!(within("the message", next_data(&mut server)).await.unwrap().unwrap(), Message::text("still sending"));
+}

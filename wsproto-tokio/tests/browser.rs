@@ -1,0 +1,261 @@
+//! A real browser against the examples: headless Chromium loads the `hello` and `broadcast` pages from the
+//! example servers, and the test checks what the pages received (they write it into their DOM).
+//!
+//! The test drives Chromium over the DevTools protocol — with this crate's own WebSocket client — and polls the
+//! page's DOM in real time until the expected lines appear. (`--dump-dom --virtual-time-budget` is not used: the
+//! budget runs out as soon as the page is idle, often before a WebSocket message arrives, which made the
+//! assertions race the network.) The protocol also lets the test accept, and check, the alert box the `hello`
+//! page opens.
+//!
+//! Needs `/usr/bin/chromium` (Debian: `apt-get install -y chromium`; CI installs it) or a path in `CHROMIUM`.
+//! Without it the tests fail, unless `WSPROTO_SKIP_BROWSER=1` is set: then they are skipped with a notice.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{within, Example, TempDir};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use wsproto_tokio::{connect, CloseCode, MaybeTlsStream, Message, WebSocket};
+
+/// How long Chromium may take to start (slow on a loaded machine).
+const BROWSER_START: Duration = Duration::from_secs(60);
+
+/// The Chromium binary, or `None` (with a notice) when it is missing and `WSPROTO_SKIP_BROWSER=1`.
+fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()));
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("WSPROTO_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("NOTICE: skipping the browser test: {} not found and WSPROTO_SKIP_BROWSER=1", path.display());
+        return None;
+    }
+    panic!(
+        "the browser tests need headless Chromium at {}: install it (Debian: `apt-get update && apt-get install -y \
+         chromium`; CI installs it), point CHROMIUM at it, or set WSPROTO_SKIP_BROWSER=1 to skip these tests",
+        path.display()
+    );
+}
+
+/// A headless Chromium driven over its DevTools WebSocket. Killed when dropped.
+struct Browser {
+    devtools: WebSocket<MaybeTlsStream>,
+    next_id: u64,
+    /// Messages of the alert boxes the page opened (each accepted).
+    alerts: Vec<String>,
+    _child: tokio::process::Child,
+    _profile: TempDir,
+}
+
+/// A page open in the browser: its DevTools session.
+struct Page {
+    session: String,
+}
+
+impl Browser {
+    async fn launch(chromium: PathBuf) -> Browser {
+        let profile = TempDir::new("chromium");
+        let mut child = tokio::process::Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromium.display()));
+        // It prints `DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID` once it is ready.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let find = async {
+            let mut seen = Vec::new();
+            while let Ok(Some(line)) = stderr.next_line().await {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return Ok(url.trim().to_owned());
+                }
+                seen.push(line);
+            }
+            Err(seen.join("\n"))
+        };
+        let url = match tokio::time::timeout(BROWSER_START, find).await {
+            Ok(Ok(url)) => url,
+            Ok(Err(log)) => panic!("Chromium exited without a DevTools endpoint:\n{log}"),
+            Err(_) => panic!("Chromium did not start within {BROWSER_START:?}"),
+        };
+        // Keep draining its stderr so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+        let (devtools, _) = within("the DevTools handshake", connect(&url)).await.unwrap();
+        Browser { devtools, next_id: 0, alerts: Vec::new(), _child: child, _profile: profile }
+    }
+
+    /// Sends a DevTools command and returns its response (the raw JSON). Accepts alert boxes meanwhile: an open
+    /// one would hold up every command to its page.
+    async fn call(&mut self, session: Option<&str>, method: &str, params: &str) -> String {
+        self.next_id += 1;
+        let id = self.next_id;
+        let session_field = session.map(|s| format!(",\"sessionId\":\"{s}\"")).unwrap_or_default();
+        let cmd = format!("{{\"id\":{id}{session_field},\"method\":\"{method}\",\"params\":{params}}}");
+        self.devtools.send(cmd).await.unwrap();
+        let reply_prefix = format!("{{\"id\":{id},");
+        within(&format!("the DevTools reply to {method}"), async {
+            loop {
+                let text = match self.devtools.recv().await {
+                    Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => panic!("DevTools connection failed: {e}"),
+                    None => panic!("DevTools connection closed"),
+                };
+                if text.starts_with(&reply_prefix) {
+                    assert!(!text.contains("\"error\":{"), "{method} failed: {text}");
+                    return text;
+                }
+                if text.contains("\"method\":\"Page.javascriptDialogOpening\"") {
+                    self.alerts.push(string_field(&text, "message").to_owned());
+                    let session = string_field(&text, "sessionId").to_owned();
+                    self.next_id += 1;
+                    let accept = format!(
+                        "{{\"id\":{},\"sessionId\":\"{session}\",\"method\":\"Page.handleJavaScriptDialog\",\
+                         \"params\":{{\"accept\":true}}}}",
+                        self.next_id
+                    );
+                    self.devtools.send(accept).await.unwrap();
+                }
+            }
+        })
+        .await
+    }
+
+    /// Opens a tab on `url` (events on, so alert boxes are seen).
+    async fn open(&mut self, url: &str) -> Page {
+        let created = self.call(None, "Target.createTarget", r#"{"url":"about:blank"}"#).await;
+        let target = string_field(&created, "targetId").to_owned();
+        let params = format!("{{\"targetId\":\"{target}\",\"flatten\":true}}");
+        let attached = self.call(None, "Target.attachToTarget", &params).await;
+        let session = string_field(&attached, "sessionId").to_owned();
+        self.call(Some(&session), "Page.enable", "{}").await;
+        self.call(Some(&session), "Page.navigate", &format!("{{\"url\":\"{url}\"}}")).await;
+        Page { session }
+    }
+
+    /// The page's DOM, serialized.
+    async fn dom(&mut self, page: &Page) -> String {
+        // encodeURIComponent: the value needs no JSON unescaping here.
+        let params =
+            r#"{"expression":"encodeURIComponent(document.documentElement?.outerHTML ?? '')","returnByValue":true}"#;
+        let reply = self.call(Some(&page.session), "Runtime.evaluate", params).await;
+        percent_decode(string_field(&reply, "value"))
+    }
+
+    /// Polls the DOM until it contains every one of `lines`; returns it.
+    async fn wait_for(&mut self, page: &Page, lines: &[&str]) -> String {
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            let dom = self.dom(page).await;
+            if lines.iter().all(|l| dom.contains(l)) {
+                return dom;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let missing: Vec<_> = lines.iter().filter(|l| !dom.contains(**l)).collect();
+                panic!("after {:?} the page still lacks {missing:?}:\n{dom}", common::WAIT);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The string value of the first `"key":"…"` in `json` (for values without escapes: ids, encoded text).
+fn string_field<'a>(json: &'a str, key: &str) -> &'a str {
+    let start = json.find(&format!("\"{key}\":\"")).unwrap_or_else(|| panic!("no {key} in {json}")) + key.len() + 4;
+    let len = json[start..].find('"').unwrap_or_else(|| panic!("unterminated {key} in {json}"));
+    &json[start..start + len]
+}
+
+fn percent_decode(s: &str) -> String {
+    let (b, mut out, mut i) = (s.as_bytes(), Vec::with_capacity(s.len()), 0);
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 1 {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("a percent escape"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn hello_page_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let mut server = Example::start("hello", &["127.0.0.1:0"]);
+    let addr = server.listening().await;
+    let mut browser = Browser::launch(chromium).await;
+    let page = browser.open(&format!("http://{addr}/")).await;
+    browser
+        .wait_for(&page, &["<div>sent: Hello?</div>", "<div>received: Good-bye!</div>", "<div>closed: 1000</div>"])
+        .await;
+    // The seed's alert box showed the reply.
+    assert_eq!(browser.alerts, ["Good-bye!"]);
+    server.stderr_line("GET / 200").await;
+    server.stderr_line("GET /websocket 101").await;
+    let closed = server.stderr_line("GET /websocket WebSocket closed").await;
+    assert!(closed.contains("1000 (normal), closed by the server"), "{closed}");
+}
+
+#[tokio::test]
+async fn broadcast_page_in_chromium_chats_with_another_client() {
+    let Some(chromium) = chromium() else { return };
+    let mut server = Example::start("broadcast", &["127.0.0.1:0", "127.0.0.1:0"]);
+    let ws_addr = server.listening().await;
+    let page_addr = server.listening().await;
+    let mut browser = Browser::launch(chromium).await;
+
+    // Another chat client, on the WebSocket port.
+    let (mut other, _) = within("connect", connect(&format!("ws://{ws_addr}/"))).await.unwrap();
+    assert_eq!(other.recv().await.unwrap().unwrap(), Message::text("connected to WebSocket server"));
+
+    // Window 1 loads the page from the page port and sends a message once connected: every client gets it.
+    let first = browser.open(&format!("http://{page_addr}/?autosend=hi%20from%20window%201")).await;
+    let heard = within("the browser's message", other.recv()).await.unwrap().unwrap();
+    assert_eq!(heard, Message::text("hi from window 1"));
+    browser.wait_for(&first, &["<div>connected to WebSocket server</div>", "<div>hi from window 1</div>"]).await;
+
+    // The other client answers; window 2 (from the WebSocket port: the page works from both) joins and writes.
+    other.send("hello from rust").await.unwrap();
+    let second = browser.open(&format!("http://{ws_addr}/?autosend=hi%20from%20window%202")).await;
+    let dom = browser
+        .wait_for(
+            &first,
+            &[
+                "<div>hello from rust</div>",
+                "<div>hi from window 2</div>",
+                "<div id=\"status\">The WebSocket is open.</div>",
+            ],
+        )
+        .await;
+    assert!(dom.contains("<div id=\"error-message\"></div>"), "{dom}");
+    // Window 2 joined after the earlier messages: it has the greeting and its own.
+    let dom =
+        browser.wait_for(&second, &["<div>connected to WebSocket server</div>", "<div>hi from window 2</div>"]).await;
+    assert!(!dom.contains("hello from rust"), "{dom}");
+    // The other client got its own message back, then window 2's.
+    for want in ["hello from rust", "hi from window 2"] {
+        assert_eq!(within("a chat message", other.recv()).await.unwrap().unwrap(), Message::text(want));
+    }
+
+    let _ = within("close", other.close(CloseCode::NORMAL, "")).await;
+    server.stderr_line("GET /?autosend=hi%20from%20window%201 200").await;
+}

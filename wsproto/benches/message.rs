@@ -1,0 +1,97 @@
+//! Whole messages through the core: encode (`send_binary` / `send_text` into a reused `Vec`) and decode
+//! (`feed` + `poll_event`), both roles, 16 B to 1 MiB.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wsproto::{Config, Connection, Event, Role};
+
+const SIZES: [(usize, &str); 4] = [(16, "16B"), (1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
+
+fn conn(role: Role) -> Connection {
+    Connection::new(role, Config::default(), [7; 32]).unwrap()
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Client => "client",
+        Role::Server => "server",
+    }
+}
+
+/// ASCII payload (valid as text and binary).
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn encode(c: &mut Criterion) {
+    for (len, label) in SIZES {
+        let mut g = c.benchmark_group(format!("encode/{label}"));
+        g.throughput(Throughput::Bytes(len as u64));
+        let data = payload(len);
+        let text = String::from_utf8(data.clone()).unwrap();
+        for role in [Role::Server, Role::Client] {
+            let mut conn = conn(role);
+            let mut out = Vec::with_capacity(len + 14);
+            g.bench_function(BenchmarkId::new("send_binary", role_name(role)), |b| {
+                b.iter(|| {
+                    out.clear();
+                    conn.send_binary(black_box(&data), &mut out).unwrap();
+                    black_box(out.len())
+                })
+            });
+            g.bench_function(BenchmarkId::new("send_text", role_name(role)), |b| {
+                b.iter(|| {
+                    out.clear();
+                    conn.send_text(black_box(&text), &mut out).unwrap();
+                    black_box(out.len())
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn decode(c: &mut Criterion) {
+    for (len, label) in SIZES {
+        let mut g = c.benchmark_group(format!("decode/{label}"));
+        g.throughput(Throughput::Bytes(len as u64));
+        let data = payload(len);
+        let text = String::from_utf8(data.clone()).unwrap();
+        for role in [Role::Server, Role::Client] {
+            // The wire bytes come from the other role (a server decodes masked frames).
+            let peer_role = if role == Role::Server { Role::Client } else { Role::Server };
+            let mut peer = conn(peer_role);
+            let mut binary_wire = Vec::new();
+            peer.send_binary(&data, &mut binary_wire).unwrap();
+            let mut text_wire = Vec::new();
+            peer.send_text(&text, &mut text_wire).unwrap();
+            for (kind, wire) in [("binary", binary_wire), ("text", text_wire)] {
+                let mut conn = conn(role);
+                g.bench_function(BenchmarkId::new(format!("feed_poll_{kind}"), role_name(role)), |b| {
+                    b.iter(|| {
+                        conn.feed(black_box(&wire)).unwrap();
+                        let mut n = 0;
+                        while let Some(ev) = conn.poll_event().unwrap() {
+                            match ev {
+                                Event::Binary(b) => n += b.len(),
+                                Event::Text(t) => n += t.len(),
+                                _ => unreachable!(),
+                            }
+                        }
+                        assert_eq!(n, len);
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs (the defaults are 3 s + 5 s per benchmark); override with --warm-up-time / --measurement-time.
+    config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = encode, decode
+}
+criterion_main!(benches);

@@ -1,0 +1,645 @@
+//! permessage-deflate, RFC 7692: negotiation (§5, §7.1) and the per-message codec (§7.2).
+//!
+//! Compiled with the `deflate` cargo feature. Compression uses `flate2` with the pure-Rust `zlib-rs` backend.
+//!
+//! # What we offer and accept
+//!
+//! - A client offers `permessage-deflate; client_max_window_bits` plus whatever [`DeflateConfig`] asks for.
+//! - A server accepts the first offer it can honour, answering with exactly one element.
+//! - Window bits 8: zlib cannot compress with a 256-byte window (it silently uses 512), so output might refer
+//!   further back than a peer with an 8-bit window can see. When our sending window is limited to 8 bits, we
+//!   send every message **uncompressed** (RSV1 clear), which RFC 7692 allows per message. Receiving always
+//!   works: we inflate with a window of at least what the peer may use.
+//!
+//! # Memory per connection
+//!
+//! Both codecs are created on first use, so a connection that never sends or receives a compressed message
+//! pays nothing. Inflating costs about 7 KiB of state plus the window (2^bits bytes; at most 32 KiB).
+//! Deflating costs the window twice over plus zlib's 128 KiB hash tables (about 256 KiB at 15 bits, 130 KiB at
+//! 9 bits). With `no_context_takeover` in a direction the codec is reset after each message but kept.
+
+use core::fmt;
+
+#[cfg(feature = "deflate")]
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+/// The extension token.
+pub const EXTENSION_NAME: &str = "permessage-deflate";
+
+#[cfg(feature = "deflate")]
+/// The bytes every sync-flushed deflate block ends with, removed from each message (RFC 7692 §7.2.1).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Our policy for permessage-deflate, in either role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Client: ask the server to reset its compressor after each message. Server: always do so.
+    pub server_no_context_takeover: bool,
+    /// Client: reset our compressor after each message (and say so). Server: ask the client to.
+    pub client_no_context_takeover: bool,
+    /// Client: ask the server to use at most this window (8–15). Server: use at most this window.
+    pub server_max_window_bits: Option<u8>,
+    /// Client: offer to use at most this window (`None`: offer the parameter without a value, letting the
+    /// server choose). Server: ask the client to use at most this window, when the client allows it.
+    pub client_max_window_bits: Option<u8>,
+    /// Compression level, 0–9. Default 6 (zlib's default).
+    pub level: u32,
+    /// Messages shorter than this are sent uncompressed. Default 64 bytes.
+    pub threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: None,
+            client_max_window_bits: None,
+            level: 6,
+            threshold: 64,
+        }
+    }
+}
+
+/// Parameters both sides agreed to (RFC 7692 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compressor after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compressor after each message.
+    pub client_no_context_takeover: bool,
+    /// The server's compression window (bits, 8–15).
+    pub server_max_window_bits: u8,
+    /// The client's compression window (bits, 8–15).
+    pub client_max_window_bits: u8,
+}
+
+/// Why an extension element could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeflateParamError(pub String);
+
+impl fmt::Display for DeflateParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "permessage-deflate: {}", self.0)
+    }
+}
+
+impl std::error::Error for DeflateParamError {}
+
+/// Extension parameters: names (lowercased) and values (unquoted), in order.
+type Params = Vec<(String, Option<String>)>;
+
+/// One parsed extension element: its name and parameters.
+fn parse_element(element: &str) -> Result<(String, Params), DeflateParamError> {
+    let mut parts = split_params(element).into_iter();
+    let name = parts.next().unwrap_or_default();
+    let mut params = Vec::new();
+    for p in parts {
+        let (k, v) = match p.split_once('=') {
+            Some((k, v)) => {
+                let v = v.trim();
+                let v = match v.strip_prefix('"') {
+                    Some(q) => q.strip_suffix('"').ok_or_else(|| err("unterminated quoted value"))?.replace('\\', ""),
+                    None => v.to_string(),
+                };
+                (k.trim().to_ascii_lowercase(), Some(v))
+            }
+            None => (p.trim().to_ascii_lowercase(), None),
+        };
+        if k.is_empty() {
+            return Err(err("empty parameter"));
+        }
+        if params.iter().any(|(n, _)| *n == k) {
+            return Err(err(&format!("duplicate parameter {k}")));
+        }
+        params.push((k, v));
+    }
+    Ok((name.trim().to_ascii_lowercase(), params))
+}
+
+/// Splits on `;` outside quoted strings.
+fn split_params(element: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in element.chars() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+            cur.push(c);
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                cur.push(c);
+            }
+            ';' => out.push(core::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn err(s: &str) -> DeflateParamError {
+    DeflateParamError(s.to_string())
+}
+
+fn window_bits(v: &str) -> Result<u8, DeflateParamError> {
+    // RFC 7692 §7.1.2: a decimal integer 8–15 with no leading zeros.
+    if v.is_empty() || v.len() > 2 || v.starts_with('0') || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(&format!("invalid window bits {v:?}")));
+    }
+    match v.parse::<u8>() {
+        Ok(n @ 8..=15) => Ok(n),
+        _ => Err(err(&format!("window bits {v} out of range 8-15"))),
+    }
+}
+
+fn no_value(name: &str, v: &Option<String>) -> Result<(), DeflateParamError> {
+    match v {
+        None => Ok(()),
+        Some(_) => Err(err(&format!("{name} takes no value"))),
+    }
+}
+
+impl DeflateConfig {
+    /// Checks the configured values.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        for bits in [self.server_max_window_bits, self.client_max_window_bits].into_iter().flatten() {
+            if !(8..=15).contains(&bits) {
+                return Err("deflate window bits must be 8-15");
+            }
+        }
+        if self.level > 9 {
+            return Err("deflate level must be 0-9");
+        }
+        Ok(())
+    }
+
+    /// The client's offer: one `Sec-WebSocket-Extensions` element (RFC 7692 §5.1).
+    pub fn offer(&self) -> String {
+        let mut s = String::from(EXTENSION_NAME);
+        if self.server_no_context_takeover {
+            s.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            s.push_str("; client_no_context_takeover");
+        }
+        if let Some(b) = self.server_max_window_bits {
+            s.push_str(&format!("; server_max_window_bits={b}"));
+        }
+        match self.client_max_window_bits {
+            Some(b) => s.push_str(&format!("; client_max_window_bits={b}")),
+            None => s.push_str("; client_max_window_bits"),
+        }
+        s
+    }
+
+    /// Server: the parameters for one offered element, or why it cannot be accepted (RFC 7692 §7.1).
+    pub fn accept_offer(&self, element: &str) -> Result<DeflateParams, DeflateParamError> {
+        let (name, params) = parse_element(element)?;
+        if name != EXTENSION_NAME {
+            return Err(err("not permessage-deflate"));
+        }
+        let mut p = DeflateParams {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: self.server_max_window_bits.unwrap_or(15),
+            client_max_window_bits: 15,
+        };
+        let mut client_bits_allowed = None;
+        for (k, v) in &params {
+            match k.as_str() {
+                "server_no_context_takeover" => {
+                    no_value(k, v)?;
+                    p.server_no_context_takeover = true;
+                }
+                "client_no_context_takeover" => {
+                    no_value(k, v)?;
+                    p.client_no_context_takeover = true;
+                }
+                "server_max_window_bits" => {
+                    let bits = window_bits(v.as_deref().ok_or_else(|| err("server_max_window_bits needs a value"))?)?;
+                    p.server_max_window_bits = p.server_max_window_bits.min(bits);
+                }
+                "client_max_window_bits" => {
+                    client_bits_allowed = Some(match v {
+                        Some(v) => window_bits(v)?,
+                        None => 15,
+                    });
+                }
+                other => return Err(err(&format!("unknown parameter {other}"))),
+            }
+        }
+        if let Some(limit) = client_bits_allowed {
+            p.client_max_window_bits = limit.min(self.client_max_window_bits.unwrap_or(15));
+        }
+        Ok(p)
+    }
+
+    /// Server: the first acceptable offer among the `Sec-WebSocket-Extensions` elements, if any.
+    pub fn negotiate(&self, offers: &[String]) -> Option<DeflateParams> {
+        offers
+            .iter()
+            .filter(|o| crate::handshake::extension_name(o).eq_ignore_ascii_case(EXTENSION_NAME))
+            .find_map(|o| self.accept_offer(o).ok())
+    }
+
+    /// Client: validates the server's answer against what we offered (RFC 7692 §7.1).
+    pub fn accept_response(&self, element: &str) -> Result<DeflateParams, DeflateParamError> {
+        let (name, params) = parse_element(element)?;
+        if name != EXTENSION_NAME {
+            return Err(err("not permessage-deflate"));
+        }
+        let mut p = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: 15,
+            client_max_window_bits: self.client_max_window_bits.unwrap_or(15),
+        };
+        for (k, v) in &params {
+            match k.as_str() {
+                "server_no_context_takeover" => {
+                    no_value(k, v)?;
+                    p.server_no_context_takeover = true;
+                }
+                "client_no_context_takeover" => {
+                    no_value(k, v)?;
+                    p.client_no_context_takeover = true;
+                }
+                "server_max_window_bits" => {
+                    let bits = window_bits(v.as_deref().ok_or_else(|| err("server_max_window_bits needs a value"))?)?;
+                    if let Some(asked) = self.server_max_window_bits {
+                        if bits > asked {
+                            return Err(err("server_max_window_bits above what we asked for"));
+                        }
+                    }
+                    p.server_max_window_bits = bits;
+                }
+                "client_max_window_bits" => {
+                    let bits = window_bits(v.as_deref().ok_or_else(|| err("client_max_window_bits needs a value"))?)?;
+                    if bits > p.client_max_window_bits {
+                        return Err(err("client_max_window_bits above what we offered"));
+                    }
+                    p.client_max_window_bits = bits;
+                }
+                other => return Err(err(&format!("unknown parameter {other}"))),
+            }
+        }
+        if self.server_no_context_takeover && !p.server_no_context_takeover {
+            return Err(err("server_no_context_takeover was requested but not granted"));
+        }
+        if let Some(asked) = self.server_max_window_bits {
+            if p.server_max_window_bits > asked {
+                return Err(err("server_max_window_bits was requested but not granted"));
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl DeflateParams {
+    /// The server's answer: one `Sec-WebSocket-Extensions` element (RFC 7692 §7.1).
+    pub fn response_header(&self) -> String {
+        let mut s = String::from(EXTENSION_NAME);
+        if self.server_no_context_takeover {
+            s.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            s.push_str("; client_no_context_takeover");
+        }
+        if self.server_max_window_bits < 15 {
+            s.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
+        }
+        if self.client_max_window_bits < 15 {
+            s.push_str(&format!("; client_max_window_bits={}", self.client_max_window_bits));
+        }
+        s
+    }
+}
+
+/// Client: finds and validates permessage-deflate among the answered extension elements.
+pub(crate) fn from_response(config: &DeflateConfig, elements: &[String]) -> Result<Option<DeflateParams>, String> {
+    let mut found = None;
+    for e in elements {
+        if crate::handshake::extension_name(e).eq_ignore_ascii_case(EXTENSION_NAME) {
+            if found.is_some() {
+                return Err("permessage-deflate answered twice".into());
+            }
+            found = Some(config.accept_response(e).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(found)
+}
+
+/// The peer's compressed data could not be inflated.
+#[derive(Debug)]
+pub(crate) enum InflateError {
+    /// Not a valid deflate stream (→ 1007).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    Corrupt,
+}
+
+/// The per-connection codec: our compressor and the peer's decompressor, created on first use.
+#[cfg(feature = "deflate")]
+pub(crate) struct Codec {
+    level: u32,
+    threshold: usize,
+    send_bits: u8,
+    send_reset: bool,
+    recv_bits: u8,
+    recv_reset: bool,
+    compressor: Option<Compress>,
+    decompressor: Option<Decompress>,
+    scratch: Vec<u8>,
+}
+
+#[cfg(feature = "deflate")]
+impl fmt::Debug for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Codec")
+            .field("send_bits", &self.send_bits)
+            .field("send_reset", &self.send_reset)
+            .field("recv_bits", &self.recv_bits)
+            .field("recv_reset", &self.recv_reset)
+            .finish()
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Codec {
+    /// A codec for `params` as seen by this end (`server`: are we the server).
+    pub(crate) fn new(params: DeflateParams, config: &DeflateConfig, server: bool) -> Codec {
+        let (send_bits, send_reset, recv_bits, recv_reset) = if server {
+            (
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            )
+        } else {
+            (
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            )
+        };
+        Codec {
+            level: config.level,
+            threshold: config.threshold,
+            send_bits,
+            send_reset,
+            recv_bits,
+            recv_reset,
+            compressor: None,
+            decompressor: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Whether a message of `len` bytes should be compressed (never with an 8-bit window: see module docs).
+    pub(crate) fn wants_to_compress(&self, len: usize) -> bool {
+        self.send_bits >= 9 && len >= self.threshold
+    }
+
+    /// Whether compression is possible at all (for fragmented sends).
+    pub(crate) fn can_compress(&self) -> bool {
+        self.send_bits >= 9
+    }
+
+    /// Compresses one piece of a message with a sync flush; on the last piece removes the trailing
+    /// `00 00 ff ff` (RFC 7692 §7.2.1) and, without context takeover, resets the compressor. The result is in
+    /// the returned buffer; give it back with [`put_scratch`](Self::put_scratch).
+    pub(crate) fn compress(&mut self, data: &[u8], last: bool) -> Vec<u8> {
+        let level = self.level;
+        let bits = self.send_bits;
+        let c =
+            self.compressor.get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let mut out = core::mem::take(&mut self.scratch);
+        out.clear();
+        let mut consumed = 0usize;
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve((data.len() - consumed) / 2 + 256);
+            }
+            let before = c.total_in();
+            let _ = c
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
+                .expect("deflate cannot fail on valid state");
+            consumed += (c.total_in() - before) as usize;
+            if consumed == data.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if last {
+            if out.ends_with(&TAIL) {
+                out.truncate(out.len() - 4);
+            }
+            if self.send_reset {
+                c.reset();
+            }
+        }
+        out
+    }
+
+    /// Returns the buffer from [`compress`](Self::compress) for reuse.
+    pub(crate) fn put_scratch(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= 256 * 1024 {
+            buf.clear();
+            self.scratch = buf;
+        }
+    }
+
+    /// Inflates from `input` into `out` until the input is used up or `out` reaches `cap` bytes. Returns the
+    /// input bytes consumed. Memory is bounded by `cap`, whatever the compression ratio.
+    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, cap: usize) -> Result<usize, InflateError> {
+        // Inflate with a window at least as large as the peer's (8 is not a valid zlib inflate window).
+        let bits = self.recv_bits.max(9);
+        let d = self.decompressor.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let mut consumed = 0usize;
+        loop {
+            if out.len() >= cap {
+                return Ok(consumed);
+            }
+            let room = cap - out.len();
+            if out.capacity() == out.len() {
+                out.reserve(room.min(32 * 1024));
+            }
+            let spare_before = out.capacity() - out.len();
+            let (in_before, out_before) = (d.total_in(), d.total_out());
+            let status =
+                d.decompress_vec(&input[consumed..], out, FlushDecompress::Sync).map_err(|_| InflateError::Corrupt)?;
+            // decompress_vec may write up to the spare capacity; enforce the cap exactly.
+            if out.len() > cap {
+                out.truncate(cap + 1);
+                return Ok(consumed + (d.total_in() - in_before) as usize);
+            }
+            consumed += (d.total_in() - in_before) as usize;
+            let produced = (d.total_out() - out_before) as usize;
+            let filled = produced == spare_before;
+            if status == Status::StreamEnd {
+                // A final block inside a message: nothing may follow it in this stream.
+                return if consumed == input.len() { Ok(consumed) } else { Err(InflateError::Corrupt) };
+            }
+            if consumed == input.len() && !filled {
+                return Ok(consumed);
+            }
+            if produced == 0 && consumed < input.len() && (d.total_in() - in_before) == 0 {
+                return Err(InflateError::Corrupt);
+            }
+        }
+    }
+
+    /// Ends a message: inflates the removed tail (RFC 7692 §7.2.2) and, without context takeover, resets.
+    pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, cap: usize) -> Result<(), InflateError> {
+        self.inflate(&TAIL, out, cap)?;
+        if self.recv_reset {
+            if let Some(d) = &mut self.decompressor {
+                d.reset(false);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Without the `deflate` feature no codec exists: permessage-deflate is never negotiated, so no value of this
+/// type is ever made.
+#[cfg(not(feature = "deflate"))]
+#[derive(Debug)]
+pub(crate) enum Codec {}
+
+#[cfg(not(feature = "deflate"))]
+impl Codec {
+    pub(crate) fn wants_to_compress(&self, _: usize) -> bool {
+        match *self {}
+    }
+    pub(crate) fn can_compress(&self) -> bool {
+        match *self {}
+    }
+    pub(crate) fn compress(&mut self, _: &[u8], _: bool) -> Vec<u8> {
+        match *self {}
+    }
+    pub(crate) fn put_scratch(&mut self, _: Vec<u8>) {
+        match *self {}
+    }
+    pub(crate) fn inflate(&mut self, _: &[u8], _: &mut Vec<u8>, _: usize) -> Result<usize, InflateError> {
+        match *self {}
+    }
+    pub(crate) fn finish_message(&mut self, _: &mut Vec<u8>, _: usize) -> Result<(), InflateError> {
+        match *self {}
+    }
+}
+
+#[cfg(all(test, feature = "deflate"))]
+mod tests {
+    use super::*;
+
+    fn params(server: &str) -> DeflateParams {
+        DeflateConfig::default().accept_offer(server).unwrap()
+    }
+
+    #[test]
+    fn negotiation_defaults() {
+        let c = DeflateConfig::default();
+        assert_eq!(c.offer(), "permessage-deflate; client_max_window_bits");
+        let p = params("permessage-deflate; client_max_window_bits");
+        assert_eq!(p.response_header(), "permessage-deflate");
+        let p = params(
+            "permessage-deflate; client_max_window_bits=10; server_max_window_bits=9; server_no_context_takeover",
+        );
+        assert_eq!(
+            p.response_header(),
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=10"
+        );
+        assert_eq!(c.accept_response(&p.response_header()).unwrap().client_max_window_bits, 10);
+    }
+
+    #[test]
+    fn malformed_offers_are_declined() {
+        let c = DeflateConfig::default();
+        for bad in [
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=09",
+            "permessage-deflate; client_max_window_bits=1x",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; unknown",
+            "x-webkit-deflate-frame",
+        ] {
+            assert!(c.accept_offer(bad).is_err(), "{bad}");
+        }
+        assert!(c.accept_offer("permessage-deflate; server_max_window_bits=\"10\"").is_ok());
+        let offers = vec!["permessage-deflate; bogus".to_string(), "permessage-deflate".to_string()];
+        assert_eq!(c.negotiate(&offers).unwrap().server_max_window_bits, 15);
+    }
+
+    #[test]
+    fn client_rejects_what_it_did_not_ask_for() {
+        let c = DeflateConfig { client_max_window_bits: Some(10), ..DeflateConfig::default() };
+        assert!(c.accept_response("permessage-deflate; client_max_window_bits=12").is_err());
+        assert!(c.accept_response("permessage-deflate; client_max_window_bits").is_err());
+        assert!(c.accept_response("permessage-deflate; foo=1").is_err());
+        let c = DeflateConfig { server_no_context_takeover: true, ..DeflateConfig::default() };
+        assert!(c.accept_response("permessage-deflate").is_err());
+        assert!(c.accept_response("permessage-deflate; server_no_context_takeover").is_ok());
+    }
+
+    #[test]
+    fn codec_round_trip_with_and_without_context_takeover() {
+        for reset in [false, true] {
+            let p = DeflateParams {
+                server_no_context_takeover: reset,
+                client_no_context_takeover: reset,
+                server_max_window_bits: 9,
+                client_max_window_bits: 15,
+            };
+            let cfg = DeflateConfig::default();
+            let mut server = Codec::new(p, &cfg, true);
+            let mut client = Codec::new(p, &cfg, false);
+            for i in 0..5 {
+                let msg = format!("{{\"id\":{i},\"payload\":\"{}\"}}", "abc".repeat(300 + i));
+                let wire = server.compress(msg.as_bytes(), true);
+                assert!(wire.len() < msg.len());
+                let mut out = Vec::new();
+                let used = client.inflate(&wire, &mut out, 1 << 20).ok().unwrap();
+                assert_eq!(used, wire.len());
+                client.finish_message(&mut out, 1 << 20).ok().unwrap();
+                assert_eq!(out, msg.as_bytes());
+                server.put_scratch(wire);
+            }
+        }
+    }
+
+    #[test]
+    fn inflate_is_bounded_by_the_cap() {
+        let p = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let cfg = DeflateConfig::default();
+        let mut server = Codec::new(p, &cfg, true);
+        let mut client = Codec::new(p, &cfg, false);
+        let bomb = vec![0u8; 4 << 20];
+        let wire = server.compress(&bomb, true);
+        assert!(wire.len() < 8 * 1024);
+        let mut out = Vec::new();
+        let used = client.inflate(&wire, &mut out, 100_000).ok().unwrap();
+        assert!(used <= wire.len());
+        assert!(out.len() <= 100_001);
+        assert!(out.capacity() <= 200_000);
+    }
+}
