@@ -26,8 +26,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
-# Flip to True when permessage-deflate lands: sections 12 and 13 then have to be OK too.
-DEFLATE_IMPLEMENTED = False
+# permessage-deflate has landed, so sections 12 and 13 must be OK. Set to False to accept UNIMPLEMENTED there
+# (an implementation without the extension).
+DEFLATE_IMPLEMENTED = True
 
 HERE = Path(__file__).resolve().parent
 REPORTS = HERE / "reports"

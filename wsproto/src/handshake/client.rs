@@ -152,13 +152,14 @@ pub fn validate_response(
         Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
         _ => return Err(ResponseError::BadAccept),
     }
-    let protocols = headers::list(headers, "sec-websocket-protocol");
+    let too_many = |_| ResponseError::Malformed(format!("more than {} list elements", headers::MAX_LIST_ELEMENTS));
+    let protocols = headers::list(headers, "sec-websocket-protocol").map_err(too_many)?;
     let protocol = match protocols.as_slice() {
         [] => None,
         [p] if offered_protocols.iter().any(|o| o == p) => Some(p.clone()),
         _ => return Err(ResponseError::UnofferedProtocol(protocols.join(", "))),
     };
-    let extensions = headers::list(headers, "sec-websocket-extensions");
+    let extensions = headers::list(headers, "sec-websocket-extensions").map_err(too_many)?;
     for e in &extensions {
         let name = headers::extension_name(e);
         if !offered_extensions.iter().any(|o| headers::extension_name(o).eq_ignore_ascii_case(name)) {
@@ -194,8 +195,8 @@ pub struct ClientHandshake {
     key: String,
     conn_seed: [u8; 32],
     head: HeadBuffer,
-    /// A non-101 head waiting for its body: (response, body start).
-    pending: Option<(Response, usize)>,
+    /// A non-101 head waiting for its body: (response, body start, chunked decoder).
+    pending: Option<(Response, usize, Dechunker)>,
     eof: bool,
     done: bool,
     /// The error that ended the handshake, returned again by later polls.
@@ -315,7 +316,8 @@ impl ClientHandshake {
         let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
         let mut resp = httparse::Response::new(&mut slots);
         match resp.parse(&self.head.buf[..len]) {
-            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Complete(n)) if n == len => {}
+            Ok(httparse::Status::Complete(_)) => return Err(ResponseError::Malformed("ambiguous end of head".into())),
             Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed("incomplete head".into())),
             Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::HeadTooLarge),
             Err(e) => return Err(ResponseError::Malformed(e.to_string())),
@@ -327,7 +329,7 @@ impl ClientHandshake {
             body: Bytes::new(),
         };
         if response.status != 101 {
-            self.pending = Some((response, len));
+            self.pending = Some((response, len, Dechunker::default()));
             return Ok(self.body().map(ClientOutcome::Rejected));
         }
         let accepted = validate_response(
@@ -352,25 +354,26 @@ impl ClientHandshake {
 
     /// The rejection with its body, once the body is complete (or capped, or ended by EOF).
     fn body(&mut self) -> Option<Response> {
-        let (resp, start) = self.pending.as_ref().expect("caller checked");
+        let (resp, start, dechunker) = self.pending.as_mut().expect("caller checked");
         let raw = &self.head.buf[*start..];
         let cap = self.config.max_response_body;
+        // Stop waiting once this much raw body arrived, whatever the framing says.
+        let raw_limit = cap.saturating_mul(2).max(cap + 4096);
         let chunked = headers::has_token(&resp.headers, "transfer-encoding", "chunked");
         let length = headers::values(&resp.headers, "content-length")
             .next()
-            .and_then(|v| core::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
+            .map(|v| v.trim_ascii())
+            .filter(|v| !v.is_empty() && v.iter().all(u8::is_ascii_digit))
+            .and_then(|v| core::str::from_utf8(v).ok()?.parse::<usize>().ok());
         let no_body = matches!(resp.status, 100..=199 | 204 | 304);
         let body: Bytes = if no_body {
             Bytes::new()
         } else if chunked {
-            match dechunk(raw, cap) {
-                Some(b) => b.into(),
-                None if self.eof || raw.len() >= cap.saturating_mul(2).max(cap + 4096) => {
-                    dechunk_partial(raw, cap).into()
-                }
-                None => return None,
+            let finished = dechunker.advance(raw, cap);
+            if !finished && !self.eof && raw.len() < raw_limit && dechunker.body.len() < cap {
+                return None;
             }
+            core::mem::take(&mut dechunker.body).into()
         } else if let Some(n) = length {
             let want = n.min(cap);
             if raw.len() < want && !self.eof {
@@ -383,49 +386,92 @@ impl ClientHandshake {
             }
             Bytes::copy_from_slice(&raw[..cap.min(raw.len())])
         };
-        let (mut resp, _) = self.pending.take().expect("checked");
+        let (mut resp, _, _) = self.pending.take().expect("checked");
         resp.body = body;
         Some(resp)
     }
 }
 
-/// Decodes a complete chunked body (RFC 9112 §7.1), keeping at most `cap` bytes; `None` if incomplete.
-fn dechunk(mut raw: &[u8], cap: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size_field = core::str::from_utf8(&raw[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_field.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        if raw.len() < size.saturating_add(2) {
-            return None;
-        }
-        let room = cap.saturating_sub(out.len());
-        out.extend_from_slice(&raw[..size.min(room)]);
-        raw = &raw[size + 2..];
-    }
+/// An incremental decoder of a chunked body (RFC 9112 §7.1): each call looks only at bytes that arrived since
+/// the last one, so a body trickled in tiny reads costs linear time.
+#[derive(Debug, Default)]
+struct Dechunker {
+    /// Offset of the next undecoded byte in the raw body.
+    at: usize,
+    state: ChunkState,
+    body: Vec<u8>,
 }
 
-/// Best effort for a chunked body cut short: the complete chunks that did arrive.
-fn dechunk_partial(mut raw: &[u8], cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
-        let Some(size) = core::str::from_utf8(&raw[..line_end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
-        else {
-            break;
-        };
-        raw = &raw[line_end + 2..];
-        if size == 0 || raw.len() < size {
-            break;
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading a chunk-size line.
+    #[default]
+    Size,
+    /// Inside chunk data, this many bytes to go.
+    Data(usize),
+    /// The line end after chunk data.
+    DataEnd,
+    /// The last chunk arrived (trailers are ignored).
+    Done,
+    /// Not chunked encoding: decoding stopped.
+    Invalid,
+}
+
+/// Longest chunk-size line accepted (size, extensions).
+const MAX_CHUNK_LINE: usize = 1024;
+
+impl Dechunker {
+    /// Decodes the newly arrived part of `raw`, keeping at most `cap` body bytes. True once finished.
+    fn advance(&mut self, raw: &[u8], cap: usize) -> bool {
+        loop {
+            match self.state {
+                ChunkState::Size => {
+                    let rest = &raw[self.at..];
+                    let Some(nl) = rest.iter().take(MAX_CHUNK_LINE).position(|&b| b == b'\n') else {
+                        if rest.len() >= MAX_CHUNK_LINE {
+                            self.state = ChunkState::Invalid;
+                            continue;
+                        }
+                        return false;
+                    };
+                    let line = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
+                    let digits = line.split(|&b| b == b';').next().unwrap_or(&[]).trim_ascii();
+                    let size = core::str::from_utf8(digits)
+                        .ok()
+                        .filter(|d| !d.is_empty() && d.len() <= 16 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .and_then(|d| usize::from_str_radix(d, 16).ok());
+                    self.at += nl + 1;
+                    self.state = match size {
+                        Some(0) => ChunkState::Done,
+                        Some(n) => ChunkState::Data(n),
+                        None => ChunkState::Invalid,
+                    };
+                }
+                ChunkState::Data(n) => {
+                    let avail = raw.len() - self.at;
+                    if avail == 0 {
+                        return false;
+                    }
+                    let take = n.min(avail);
+                    let keep = take.min(cap.saturating_sub(self.body.len()));
+                    self.body.extend_from_slice(&raw[self.at..self.at + keep]);
+                    self.at += take;
+                    self.state = if take == n { ChunkState::DataEnd } else { ChunkState::Data(n - take) };
+                }
+                ChunkState::DataEnd => match raw.get(self.at..self.at + 2) {
+                    Some(b"\r\n") => {
+                        self.at += 2;
+                        self.state = ChunkState::Size;
+                    }
+                    _ if raw.get(self.at) == Some(&b'\n') => {
+                        self.at += 1;
+                        self.state = ChunkState::Size;
+                    }
+                    None if raw.len() - self.at < 2 && raw.get(self.at).is_none_or(|&b| b == b'\r') => return false,
+                    _ => self.state = ChunkState::Invalid,
+                },
+                ChunkState::Done | ChunkState::Invalid => return true,
+            }
         }
-        let room = cap.saturating_sub(out.len());
-        out.extend_from_slice(&raw[..size.min(room)]);
-        raw = &raw[(size + 2).min(raw.len())..];
     }
-    out
 }

@@ -22,41 +22,52 @@ pub fn accept_key(key: &[u8]) -> String {
 /// A header field: name as received (compare case-insensitively) and raw value bytes.
 pub type Header = (String, Vec<u8>);
 
+/// Most elements kept from one list header (subprotocols, extension offers). A head with more is refused: the
+/// limit keeps the memory of a parsed handshake proportional to the head limit, not to its element count.
+pub const MAX_LIST_ELEMENTS: usize = 64;
+
 /// Splits a comma-separated header value into trimmed, non-empty elements (RFC 9110 §5.6.1), respecting
 /// quoted strings so that a comma inside quotes does not split.
 pub fn split_list(value: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, &b) in value.iter().enumerate() {
-        if in_quotes {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_quotes = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_quotes = true,
-            b',' => {
-                push_trimmed(&mut out, &value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    push_trimmed(&mut out, &value[start..]);
-    out
+    ListIter { rest: value }.collect()
 }
 
-fn push_trimmed<'a>(out: &mut Vec<&'a [u8]>, s: &'a [u8]) {
-    let s = s.trim_ascii();
-    if !s.is_empty() {
-        out.push(s);
+/// The elements of a list header, found lazily (no allocation).
+struct ListIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.rest.is_empty() {
+            let mut in_quotes = false;
+            let mut escaped = false;
+            let mut end = self.rest.len();
+            for (i, &b) in self.rest.iter().enumerate() {
+                if in_quotes {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_quotes = false;
+                    }
+                } else if b == b'"' {
+                    in_quotes = true;
+                } else if b == b',' {
+                    end = i;
+                    break;
+                }
+            }
+            let element = self.rest[..end].trim_ascii();
+            self.rest = if end < self.rest.len() { &self.rest[end + 1..] } else { &[] };
+            if !element.is_empty() {
+                return Some(element);
+            }
+        }
+        None
     }
 }
 
@@ -67,12 +78,23 @@ pub(crate) fn values<'a, 'n>(headers: &'a [Header], name: &'n str) -> impl Itera
 
 /// Whether some comma-separated element of some `name` header equals `token` (case-insensitive).
 pub(crate) fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    values(headers, name).any(|v| split_list(v).iter().any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+    values(headers, name).any(|v| ListIter { rest: v }.any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
-/// The elements of every `name` header, as strings (non-UTF-8 elements are kept lossily).
-pub(crate) fn list(headers: &[Header], name: &str) -> Vec<String> {
-    values(headers, name).flat_map(split_list).map(|t| String::from_utf8_lossy(t).into_owned()).collect()
+/// More than [`MAX_LIST_ELEMENTS`] elements in a list header.
+pub(crate) struct TooManyElements;
+
+/// The elements of every `name` header, as strings (non-UTF-8 elements are kept lossily), at most
+/// [`MAX_LIST_ELEMENTS`].
+pub(crate) fn list(headers: &[Header], name: &str) -> Result<Vec<String>, TooManyElements> {
+    let mut out = Vec::new();
+    for t in values(headers, name).flat_map(|v| ListIter { rest: v }) {
+        if out.len() == MAX_LIST_ELEMENTS {
+            return Err(TooManyElements);
+        }
+        out.push(String::from_utf8_lossy(t).into_owned());
+    }
+    Ok(out)
 }
 
 /// The single value of `name`; `Err(())` if it appears more than once.

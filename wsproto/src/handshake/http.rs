@@ -4,7 +4,8 @@ use bytes::BytesMut;
 
 /// Bytes of a connection before and after the end of its HTTP head.
 ///
-/// The end (`\r\n\r\n`) is searched only in new bytes, so feeding a head one byte at a time costs linear time
+/// The end (the first empty line: `\r\n\r\n`, or with bare LF line ends as httparse also accepts them, `\n\n`
+/// or `\n\r\n`) is searched only in new bytes, so feeding a head one byte at a time costs linear time
 /// (the quadratic re-scan behind CVE-2023-43669 cannot happen), and a head over the limit is refused as soon as
 /// the limit is crossed.
 #[derive(Debug, Default)]
@@ -22,10 +23,15 @@ impl HeadBuffer {
 
     /// The length of the head including its final blank line, once complete.
     pub(crate) fn head_len(&mut self, max: usize) -> Result<Option<usize>, HeadTooLarge> {
-        let from = self.scanned.saturating_sub(3);
+        let from = self.scanned.saturating_sub(2);
         let window = &self.buf[from..];
-        if let Some(pos) = window.windows(4).position(|w| w == b"\r\n\r\n") {
-            let end = from + pos + 4;
+        let found = window.iter().enumerate().find_map(|(i, &b)| match (b, window.get(i + 1), window.get(i + 2)) {
+            (b'\n', Some(b'\n'), _) => Some(i + 2),
+            (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
+            _ => None,
+        });
+        if let Some(pos) = found {
+            let end = from + pos;
             if end > max {
                 return Err(HeadTooLarge);
             }

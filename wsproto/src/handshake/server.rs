@@ -155,7 +155,8 @@ impl std::error::Error for RequestError {}
 ///
 /// `http11` is whether the request is HTTP/1.1 (or later).
 pub fn validate_request(method: &str, http11: bool, headers: &[Header]) -> Result<UpgradeInfo, RequestError> {
-    if !method.eq_ignore_ascii_case("GET") {
+    // Methods are case-sensitive (RFC 9110 §9.1).
+    if method != "GET" {
         return Err(RequestError::NotGet);
     }
     if !http11 {
@@ -185,10 +186,11 @@ pub fn validate_request(method: &str, http11: bool, headers: &[Header]) -> Resul
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(RequestError::BadKey),
     }
+    let too_many = |_| RequestError::Malformed(format!("more than {} list elements", headers::MAX_LIST_ELEMENTS));
     Ok(UpgradeInfo {
         key: String::from_utf8_lossy(key).into_owned(),
-        protocols: headers::list(headers, "sec-websocket-protocol"),
-        extensions: headers::list(headers, "sec-websocket-extensions"),
+        protocols: headers::list(headers, "sec-websocket-protocol").map_err(too_many)?,
+        extensions: headers::list(headers, "sec-websocket-extensions").map_err(too_many)?,
     })
 }
 
@@ -275,6 +277,7 @@ impl ServerHandshake {
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.head.buf.clear();
+            self.consumed = None;
         }
         r
     }
@@ -289,7 +292,9 @@ impl ServerHandshake {
         let mut slots = vec![httparse::EMPTY_HEADER; self.config.max_headers];
         let mut req = httparse::Request::new(&mut slots);
         match req.parse(&self.head.buf[..len]) {
-            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Complete(n)) if n == len => {}
+            // Both parsers must agree where the head ends, or bytes could be smuggled past one of them.
+            Ok(httparse::Status::Complete(_)) => return Err(RequestError::Malformed("ambiguous end of head".into())),
             Ok(httparse::Status::Partial) => return Err(RequestError::Malformed("incomplete head".into())),
             Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
             Err(e) => return Err(RequestError::Malformed(e.to_string())),
