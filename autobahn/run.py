@@ -14,6 +14,7 @@ are compared with the committed autobahn/expected.json. Standard library only.
 
 import argparse
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -595,6 +596,7 @@ def main():
         help="timeout for wstest (server role) / the client binary (client role); default 1200 "
         "(sections 1-10 take ~15 s a role; sections 12-13 with deflate take minutes)",
     )
+    ap.add_argument("--sequential", action="store_true", help="run the roles one after the other (default: at once)")
     args = ap.parse_args()
 
     roles = ["server", "client"] if args.role == "both" else [args.role]
@@ -628,20 +630,21 @@ def main():
         REPORTS.mkdir(exist_ok=True)
         say(f"{len(selected)} case(s) selected by {','.join(patterns)!r}; roles: {', '.join(roles)}")
 
-        runs = []
-        for role in roles:
-            if role == "server":
-                run = run_server_role(
-                    children, wstest, bins[role], workdir, patterns, agent, args.timeout_per_role, env
-                )
-            else:
-                run = run_client_role(
-                    children, wstest, bins[role], workdir, patterns, agent, args.timeout_per_role, env
-                )
+        def run_role(role):
+            runner = run_server_role if role == "server" else run_client_role
+            run = runner(children, wstest, bins[role], workdir, patterns, agent, args.timeout_per_role, env)
             if not run.problems or (run.outdir / "index.json").exists():
                 read_results(run, agent, selected)
             say(f"[{role}] {len(run.results)} case result(s) in {run.elapsed:.1f} s")
-            runs.append(run)
+            return run
+
+        if args.sequential or len(roles) == 1:
+            runs = [run_role(role) for role in roles]
+        else:
+            # The roles share nothing but the machine (own ports, own report directories); wstest is
+            # single-threaded Python, so on two cores the pair takes little longer than the slower role.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(roles)) as pool:
+                runs = list(pool.map(run_role, roles))
     except HarnessError as e:
         say(f"error: {e}")
         return 2
