@@ -25,6 +25,10 @@ use crate::message::Message;
 
 /// Bytes read from the socket per call (on the stack, so idle connections hold no read buffer).
 const READ_CHUNK: usize = 64 * 1024;
+/// A frame with at least this much payload still to come is read directly into the core's buffer.
+const DIRECT_READ_MIN: usize = 32 * 1024;
+/// The most read directly at once.
+const DIRECT_READ_MAX: usize = 4 << 20;
 /// A write buffer larger than this is freed once flushed, so a past large message does not pin memory.
 const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
 
@@ -240,8 +244,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Reads once into the core. `Ready(Ok(0))` is EOF.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // The rest of a large frame is read straight into the core's buffer (no copy; the memory is needed for
+        // the frame anyway). Everything else goes through a stack buffer, so that an idle connection keeps
+        // no read buffer.
+        let awaiting = self.conn.awaiting_payload();
+        if awaiting >= DIRECT_READ_MIN as u64 {
+            let want = usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX);
+            if let Some(mut buf) = self.conn.read_buf(want) {
+                let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf))?;
+                if n == 0 {
+                    self.conn.feed_eof();
+                }
+                return Poll::Ready(Ok(n));
+            }
+        }
         let mut storage = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let room = self.conn.recv_capacity().min(READ_CHUNK);
+        let room = if self.conn.is_finished() { READ_CHUNK } else { self.conn.recv_capacity().min(READ_CHUNK) };
+        if room == 0 {
+            // Cannot happen while events are drained before reading; never mistake it for end of stream.
+            return Poll::Ready(Err(io::Error::other("wsproto receive buffer full")));
+        }
         let mut rb = ReadBuf::uninit(&mut storage[..room]);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();

@@ -239,6 +239,30 @@ impl Connection {
         self.recv.extend_from_slice(data);
     }
 
+    /// Room to read into directly, without an intermediate copy: up to `want` bytes (capped by
+    /// [`recv_capacity`](Self::recv_capacity)) of writable space at the end of the receive buffer. Bytes
+    /// appended through it (e.g. by tokio-util's `poll_read_buf`, or `BufMut::put_slice`) count as fed.
+    ///
+    /// Returns `None` when nothing should be read: the buffer is full, or the connection is finished (the
+    /// peer's close arrived or it failed), so that a zero-length buffer is never mistaken for end of stream.
+    pub fn read_buf(&mut self, want: usize) -> Option<bytes::buf::Limit<&mut BytesMut>> {
+        let n = want.min(self.recv_capacity());
+        if n == 0 || self.is_finished() {
+            return None;
+        }
+        self.recv.reserve(n);
+        Some(bytes::BufMut::limit(&mut self.recv, n))
+    }
+
+    /// Payload bytes of the frame in progress that have not arrived yet (0 between frames): a hint for drivers
+    /// to read a large frame straight into [`read_buf`](Self::read_buf) instead of through a small buffer.
+    pub fn awaiting_payload(&self) -> u64 {
+        match &self.frame {
+            Some(f) => f.remaining.saturating_sub(self.recv.len() as u64),
+            None => 0,
+        }
+    }
+
     /// The transport ended (read returned 0). If the closing handshake was not done, the next
     /// [`poll_event`](Self::poll_event) reports [`ProtocolError::UnexpectedEof`] (1006) once buffered
     /// events are drained.

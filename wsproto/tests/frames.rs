@@ -365,3 +365,32 @@ fn many_frames_in_one_feed() {
     }
     assert_eq!(s.buffered_len(), 0);
 }
+
+#[test]
+fn read_buf_feeds_without_a_copy_and_respects_the_capacity() {
+    use bytes::BufMut;
+    let mut config = Config::default();
+    config.receive_mode = wsproto::ReceiveMode::Streaming;
+    config.max_buffered = 1000;
+    let mut server = Connection::new(Role::Server, config, [0; 32]).unwrap();
+    let frame = raw_frame(0x82, Some(KEY), &[9u8; 600]);
+    let mut buf = server.read_buf(usize::MAX).expect("room to read");
+    assert_eq!(buf.remaining_mut(), 1000, "capped by max_buffered");
+    buf.put_slice(&frame[..300]);
+    assert_eq!(server.recv_capacity(), 700);
+    let mut got = Vec::new();
+    for ev in drain(&mut server) {
+        let Event::Fragment(f) = ev else { panic!("{ev:?}") };
+        got.extend_from_slice(&f.data);
+    }
+    server.read_buf(4096).unwrap().put_slice(&frame[300..]);
+    for ev in drain(&mut server) {
+        let Event::Fragment(f) = ev else { panic!("{ev:?}") };
+        got.extend_from_slice(&f.data);
+    }
+    assert_eq!(got, vec![9u8; 600]);
+    // Once the peer's close arrived nothing more is read.
+    server.read_buf(100).unwrap().put_slice(&close_to(Role::Server, 1000, b""));
+    assert!(matches!(server.poll_event(), Ok(Some(Event::Close(_)))));
+    assert!(server.read_buf(100).is_none());
+}
