@@ -5,9 +5,13 @@
 //! connects back, sends two messages and closes; it writes its console lines into the page as well.
 //!
 //! ```text
-//! cargo run -p wsproto-tokio --example echo [ADDR] [--cert PEM --key PEM]
+//! cargo run -p wsproto-tokio --example echo [ADDR] [--cert PEM --key PEM] [limits]
 //! cargo run -p wsproto-tokio --example echo-client    # in another terminal
 //! ```
+//!
+//! The limits are the defaults unless set: `--max-fragments N` (frames per message), `--max-message BYTES`,
+//! `--handshake-timeout SECS` (or `off`), `--keepalive SECS` (ping after SECS of silence, drop the peer if
+//! no pong within SECS; default off). `tests/hostile.rs` attacks it with them.
 
 mod common;
 
@@ -16,7 +20,9 @@ use std::sync::Arc;
 use common::{Site, Stream};
 use wsproto_tokio::{CloseCode, CloseOutcome, Error, WebSocket};
 
-const USAGE: &str = "echo [LISTEN_ADDR (default 127.0.0.1:8080)] [--cert CERT.pem --key KEY.pem]";
+const USAGE: &str = "echo [LISTEN_ADDR (default 127.0.0.1:8080)] [--cert CERT.pem --key KEY.pem] \
+                     [--max-fragments N] [--max-message BYTES] [--handshake-timeout SECS|off] \
+                     [--keepalive SECS]";
 
 const INDEX: &str = r#"<!DOCTYPE html>
 <html>
@@ -59,7 +65,7 @@ setTimeout(() => s.close(), 2000);
 
 #[tokio::main]
 async fn main() {
-    let args = common::parse_args(USAGE, &["--cert", "--key"], 1);
+    let args = common::parse_args(USAGE, &[&["--cert", "--key"], common::LIMIT_OPTIONS].concat(), 1);
     let listener = common::bind(args.positional_or(0, "127.0.0.1:8080"), common::tls_acceptor(&args)).await;
     let site = Site {
         pages: &[("/", INDEX)],
@@ -67,7 +73,7 @@ async fn main() {
         no_upgrade: (426, "WebSocket upgrade required\n"),
         handler: |ws, _peer| echo(ws),
     };
-    common::serve(listener, Arc::new(site)).await;
+    common::serve_with(listener, Arc::new(site), args.config()).await;
 }
 
 async fn echo(mut ws: WebSocket<Stream>) -> Result<CloseOutcome, Error> {

@@ -84,25 +84,30 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response),
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     let uri = Uri::parse(url)?;
     let timeout = opts.config.handshake_timeout;
-    with_timeout(timeout, async move {
-        let tcp = TcpStream::connect((uri.host.as_str(), uri.port)).await?;
-        if opts.config.nodelay {
-            tcp.set_nodelay(true)?;
-        }
-        let stream = if uri.secure {
-            let tls = opts.tls.clone().unwrap_or_else(crate::tls::default_client_config);
-            let name = rustls::pki_types::ServerName::try_from(uri.host.clone())
-                .map_err(|_| Error::Uri(wsproto::handshake::UriError("invalid TLS server name")))?;
-            MaybeTlsStream::Tls(TlsConnector::from(tls).connect(name, tcp).await?)
-        } else {
-            MaybeTlsStream::Plain(tcp)
-        };
-        let mut request = ClientRequest::from_uri(&uri);
-        request.protocols = opts.protocols.clone();
-        request.headers = opts.headers.clone();
-        let (ws, response, _) = handshake(stream, request, opts.config.clone()).await?;
-        Ok((ws, response))
-    })
+    // Boxed, like `accept_with`: the handshake's state is freed when it ends instead of staying, twice over,
+    // inside the future of whoever awaits this for the connection's whole life.
+    with_timeout(
+        timeout,
+        Box::pin(async move {
+            let tcp = TcpStream::connect((uri.host.as_str(), uri.port)).await?;
+            if opts.config.nodelay {
+                tcp.set_nodelay(true)?;
+            }
+            let stream = if uri.secure {
+                let tls = opts.tls.clone().unwrap_or_else(crate::tls::default_client_config);
+                let name = rustls::pki_types::ServerName::try_from(uri.host.clone())
+                    .map_err(|_| Error::Uri(wsproto::handshake::UriError("invalid TLS server name")))?;
+                MaybeTlsStream::Tls(TlsConnector::from(tls).connect(name, tcp).await?)
+            } else {
+                MaybeTlsStream::Plain(tcp)
+            };
+            let mut request = ClientRequest::from_uri(&uri);
+            request.protocols = opts.protocols.clone();
+            request.headers = opts.headers.clone();
+            let (ws, response, _) = handshake(stream, request, opts.config.clone()).await?;
+            Ok((ws, response))
+        }),
+    )
     .await
 }
 

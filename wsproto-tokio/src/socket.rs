@@ -249,7 +249,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         // no read buffer.
         let awaiting = self.conn.awaiting_payload();
         if awaiting >= DIRECT_READ_MIN as u64 {
-            let want = usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX);
+            // Room is reserved for what the peer has sent so far (at least a chunk), not for what its header
+            // announced: the reservation doubles as data really arrives. Sized by the announcement alone, a
+            // 14-byte header reserved 4 MiB, and a few hundred such peers exhausted a server's address space.
+            let sent = self.conn.buffered_len().max(READ_CHUNK);
+            let want = usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX).min(sent);
             if let Some(mut buf) = self.conn.read_buf(want) {
                 let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf))?;
                 if n == 0 {

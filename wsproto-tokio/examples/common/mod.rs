@@ -51,21 +51,62 @@ pub struct Args {
     pub key: Option<PathBuf>,
     /// `--ca PATH`: PEM certificate(s) to trust (clients; e.g. a self-signed server's certificate).
     pub ca: Option<PathBuf>,
+    /// `--max-fragments N`: most frames in one message ([`wsproto::Config::max_fragments`]).
+    pub max_fragments: Option<u64>,
+    /// `--max-message BYTES`: largest message ([`wsproto::Config::max_message_size`]).
+    pub max_message: Option<u64>,
+    /// `--handshake-timeout SECS` (fractions allowed; `off` for none): [`Config::handshake_timeout`].
+    pub handshake_timeout: Option<Option<Duration>>,
+    /// `--keepalive SECS`: ping after SECS of silence from the peer, drop it if no pong within SECS more
+    /// ([`Config::keepalive`]; default off).
+    pub keepalive: Option<Duration>,
 }
+
+/// The options that set a server's limits ([`Args::config`]); add them to an example's option list.
+pub const LIMIT_OPTIONS: &[&str] = &["--max-fragments", "--max-message", "--handshake-timeout", "--keepalive"];
 
 impl Args {
     /// The `i`th positional argument, or `default`.
     pub fn positional_or<'a>(&'a self, i: usize, default: &'a str) -> &'a str {
         self.positional.get(i).map(String::as_str).unwrap_or(default)
     }
+
+    /// The connection settings: the defaults with the limits given by [`LIMIT_OPTIONS`].
+    pub fn config(&self) -> Config {
+        let mut protocol = wsproto_tokio::wsproto::Config::default();
+        if let Some(n) = self.max_fragments {
+            protocol.max_fragments = n;
+        }
+        if let Some(n) = self.max_message {
+            protocol.max_message_size = n;
+        }
+        let mut config = Config::default().protocol(protocol);
+        if let Some(t) = self.handshake_timeout {
+            config = config.handshake_timeout(t);
+        }
+        if let Some(t) = self.keepalive {
+            config = config.keepalive(t, t);
+        }
+        config
+    }
 }
 
-/// Parses the command line. `options` lists the accepted options (`--cert`, `--key`, `--ca`), `max_positional`
-/// the number of positional arguments. On a mistake prints `usage` and exits with status 2.
+/// Parses the command line. `options` lists the accepted options (`--cert`, `--key`, `--ca`, and
+/// [`LIMIT_OPTIONS`]), `max_positional` the number of positional arguments. On a mistake prints `usage` and
+/// exits with status 2.
 pub fn parse_args(usage: &str, options: &[&str], max_positional: usize) -> Args {
     let fail = |msg: &str| -> ! {
         eprintln!("{msg}\n\nusage: {usage}");
         std::process::exit(2)
+    };
+    let number = |a: &str, v: &str| -> u64 {
+        v.replace('_', "").parse().unwrap_or_else(|_| fail(&format!("{a} needs a whole number, not {v:?}")))
+    };
+    let seconds = |a: &str, v: &str| -> Duration {
+        match v.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+            Some(t) if !t.is_zero() => t,
+            _ => fail(&format!("{a} needs a positive number of seconds, not {v:?}")),
+        }
     };
     let mut args = Args::default();
     let mut it = std::env::args().skip(1);
@@ -79,12 +120,17 @@ pub fn parse_args(usage: &str, options: &[&str], max_positional: usize) -> Args 
                 fail(&format!("unknown option {a}"));
             }
             let Some(v) = it.next() else { fail(&format!("{a} needs a value")) };
-            let slot = match a.as_str() {
-                "--cert" => &mut args.cert,
-                "--key" => &mut args.key,
-                _ => &mut args.ca,
-            };
-            *slot = Some(PathBuf::from(v));
+            match a.as_str() {
+                "--cert" => args.cert = Some(PathBuf::from(v)),
+                "--key" => args.key = Some(PathBuf::from(v)),
+                "--ca" => args.ca = Some(PathBuf::from(v)),
+                "--max-fragments" => args.max_fragments = Some(number(&a, &v)),
+                "--max-message" => args.max_message = Some(number(&a, &v)),
+                "--handshake-timeout" if v == "off" => args.handshake_timeout = Some(None),
+                "--handshake-timeout" => args.handshake_timeout = Some(Some(seconds(&a, &v))),
+                "--keepalive" => args.keepalive = Some(seconds(&a, &v)),
+                _ => unreachable!("{a} is listed in `options` but not handled"),
+            }
         } else if args.positional.len() < max_positional {
             args.positional.push(a);
         } else {
@@ -93,6 +139,9 @@ pub fn parse_args(usage: &str, options: &[&str], max_positional: usize) -> Args 
     }
     if args.cert.is_some() != args.key.is_some() {
         fail("--cert and --key go together");
+    }
+    if let Err(e) = args.config().protocol.validate() {
+        fail(&e.to_string());
     }
     args
 }
@@ -205,6 +254,16 @@ where
     H: Fn(WebSocket<Stream>, Peer) -> F + Send + Sync + 'static,
     F: Future<Output = Result<CloseOutcome, Error>> + Send + 'static,
 {
+    serve_with(listener, site, Config::default()).await
+}
+
+/// [`serve`] with connection settings other than the defaults (e.g. [`Args::config`]).
+pub async fn serve_with<H, F>(listener: Listener, site: Arc<Site<H>>, config: Config)
+where
+    H: Fn(WebSocket<Stream>, Peer) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<CloseOutcome, Error>> + Send + 'static,
+{
+    let config = Arc::new(config);
     loop {
         let (tcp, peer) = match listener.tcp.accept().await {
             Ok(x) => x,
@@ -216,7 +275,7 @@ where
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (tls, site) = (listener.tls.clone(), site.clone());
+        let (tls, site, config) = (listener.tls.clone(), site.clone(), config.clone());
         tokio::spawn(async move {
             let stream: Stream = match tls {
                 None => Box::new(tcp),
@@ -226,12 +285,12 @@ where
                     Err(_) => return log(format_args!("{peer} TLS handshake timed out")),
                 },
             };
-            handle(stream, peer, &site).await;
+            handle(stream, peer, &site, &config).await;
         });
     }
 }
 
-async fn handle<H, F>(stream: Stream, peer: SocketAddr, site: &Site<H>)
+async fn handle<H, F>(stream: Stream, peer: SocketAddr, site: &Site<H>, config: &Config)
 where
     H: Fn(WebSocket<Stream>, Peer) -> F,
     F: Future<Output = Result<CloseOutcome, Error>>,
@@ -244,7 +303,7 @@ where
             Err(Reject::new(404, "Not Found\n"))
         }
     };
-    match accept_with(stream, Config::default(), hook).await {
+    match accept_with(stream, config.clone(), hook).await {
         Ok(Accepted::Http(http)) => {
             let (method, path) = (http.request.method.clone(), http.request.path.clone());
             let only = http.request.path_only();

@@ -116,6 +116,11 @@ impl Example {
         Example { name, child, stdin, stdout, stderr, log }
     }
 
+    /// Its process id (to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the example is running")
+    }
+
     /// What it logged so far, one line each.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
