@@ -133,7 +133,8 @@ struct QueuedClose {
 pub struct Connection {
     role: Role,
     config: Config,
-    rng: StdRng,
+    /// The masking-key generator: a client's only (boxed, so a server connection does not carry its ~300 bytes).
+    rng: Option<Box<StdRng>>,
     recv: BytesMut,
     frame: Option<InFrame>,
     message: Option<InMessage>,
@@ -168,7 +169,7 @@ impl Connection {
         Ok(Connection {
             role,
             config,
-            rng: StdRng::from_seed(seed),
+            rng: (role == Role::Client).then(|| Box::new(StdRng::from_seed(seed))),
             recv: BytesMut::new(),
             frame: None,
             message: None,
@@ -242,6 +243,10 @@ impl Connection {
     /// Room to read into directly, without an intermediate copy: up to `want` bytes (capped by
     /// [`recv_capacity`](Self::recv_capacity)) of writable space at the end of the receive buffer. Bytes
     /// appended through it (e.g. by tokio-util's `poll_read_buf`, or `BufMut::put_slice`) count as fed.
+    ///
+    /// The room is reserved at once: size `want` by what a single read can bring (e.g. what the peer has
+    /// sent so far, or a socket buffer's worth), not by [`awaiting_payload`](Self::awaiting_payload), which a
+    /// peer controls with one header.
     ///
     /// Returns `None` when nothing should be read: the buffer is full, or the connection is finished (the
     /// peer's close arrived or it failed), so that a zero-length buffer is never mistaken for end of stream.
@@ -782,10 +787,7 @@ impl Connection {
 
     /// Header and payload in one pass into `out`; a client masks with a fresh key (RFC 6455 §5.3).
     fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
-        let mask = match self.role {
-            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
-            Role::Server => None,
-        };
+        let mask = self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         out.reserve(header.encoded_len() + payload.len());
         header.write_to(out);
