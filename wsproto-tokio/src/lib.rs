@@ -35,6 +35,7 @@ mod client;
 mod config;
 mod error;
 mod message;
+mod outq;
 mod server;
 mod socket;
 mod split;

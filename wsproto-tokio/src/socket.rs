@@ -17,11 +17,12 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
-use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, ProtocolError, Role};
+use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, Encoded, ProtocolError, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::message::Message;
+use crate::outq::OutQueue;
 
 /// Bytes read from the socket per call (on the stack, so idle connections hold no read buffer).
 const READ_CHUNK: usize = 64 * 1024;
@@ -29,8 +30,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const DIRECT_READ_MIN: usize = 32 * 1024;
 /// The most read directly at once.
 const DIRECT_READ_MAX: usize = 4 << 20;
-/// A write buffer larger than this is freed once flushed, so a past large message does not pin memory.
-const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+/// Payloads at least this large are written from their own buffer (vectored I/O) instead of being copied
+/// into the write buffer, when the core says they go on the wire unchanged.
+const UNBUFFERED_MIN: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -51,8 +53,7 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     config: Config,
-    wbuf: Vec<u8>,
-    wpos: usize,
+    out: OutQueue,
     phase: Phase,
     /// The error that ended the connection, reported once.
     pending_error: Option<Error>,
@@ -67,7 +68,7 @@ impl<S> std::fmt::Debug for WebSocket<S> {
         f.debug_struct("WebSocket")
             .field("role", &self.conn.role())
             .field("phase", &self.phase)
-            .field("write_pending", &(self.wbuf.len() - self.wpos))
+            .field("write_pending", &self.out.pending())
             .finish()
     }
 }
@@ -80,8 +81,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             io,
             conn,
             config,
-            wbuf: Vec::new(),
-            wpos: 0,
+            out: OutQueue::default(),
             phase: Phase::Open,
             pending_error: None,
             close_deadline: None,
@@ -107,7 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Bytes waiting to be written.
     pub fn write_pending(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.out.pending()
     }
 
     /// The next message; `None` once the connection is closed (after the peer's close was returned as
@@ -138,7 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// close arrives or the close timeout passes, and closes the transport. Returns how it ended.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
         if !self.conn.is_closing() && self.phase == Phase::Open {
-            self.conn.close(code, reason, &mut self.wbuf)?;
+            self.conn.close(code, reason, self.out.buf())?;
         }
         self.finish().await
     }
@@ -167,16 +167,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if self.phase != Phase::Open {
             return Err(Error::ConnectionClosed);
         }
-        let out = &mut self.wbuf;
+        let out = self.out.buf();
         let r = match &msg {
-            Message::Text(t) => self.conn.send_text(t, out),
-            Message::Binary(b) => self.conn.send_binary(b, out),
-            Message::Ping(p) => self.conn.send_ping(p, out),
-            Message::Pong(p) => self.conn.send_pong(p, out),
-            Message::Fragment(f) => self.conn.send_fragment(f.kind, &f.data, f.last, out),
-            Message::Close(Some(c)) => self.conn.close(c.code_or_no_status(), &c.reason, out),
-            Message::Close(None) => self.conn.close_without_code(out),
+            Message::Binary(b) if b.len() >= UNBUFFERED_MIN => self
+                .conn
+                .send_unbuffered(DataKind::Binary, b, out)
+                .map(|e| (e == Encoded::HeaderOnly).then(|| b.clone())),
+            Message::Text(t) if t.len() >= UNBUFFERED_MIN => self
+                .conn
+                .send_unbuffered(DataKind::Text, t.as_bytes(), out)
+                .map(|e| (e == Encoded::HeaderOnly).then(|| t.clone().into_bytes())),
+            Message::Text(t) => self.conn.send_text(t, out).map(|()| None),
+            Message::Binary(b) => self.conn.send_binary(b, out).map(|()| None),
+            Message::Ping(p) => self.conn.send_ping(p, out).map(|()| None),
+            Message::Pong(p) => self.conn.send_pong(p, out).map(|()| None),
+            Message::Fragment(f) => self.conn.send_fragment(f.kind, &f.data, f.last, out).map(|()| None),
+            Message::Close(Some(c)) => self.conn.close(c.code_or_no_status(), &c.reason, out).map(|()| None),
+            Message::Close(None) => self.conn.close_without_code(out).map(|()| None),
         };
+        let r = r.map(|payload| {
+            if let Some(p) = payload {
+                self.out.push_payload(p);
+            }
+        });
         if matches!(msg, Message::Close(_)) && r.is_ok() {
             self.arm_close_deadline();
         }
@@ -202,7 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Writes all queued bytes (including the core's automatic frames).
     pub fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.conn.poll_transmit(&mut self.wbuf);
+        self.conn.poll_transmit(self.out.buf());
         while self.write_pending() > 0 {
             ready!(self.poll_write_some(cx))?;
         }
@@ -212,22 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// One write of queued bytes. `Ready(Ok)` means progress was made or nothing was pending.
     fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.wpos == self.wbuf.len() {
-            return Poll::Ready(Ok(()));
-        }
-        let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
-        if n == 0 {
-            return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())));
-        }
-        self.wpos += n;
-        if self.wpos == self.wbuf.len() {
-            self.wpos = 0;
-            if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
-                self.wbuf = Vec::new();
-            } else {
-                self.wbuf.clear();
-            }
-        }
+        ready!(self.out.poll_write(&mut self.io, cx))?;
         Poll::Ready(Ok(()))
     }
 
@@ -308,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 continue;
             }
             // Flush what is queued before waiting for input: one write for a whole batch of replies.
-            self.conn.poll_transmit(&mut self.wbuf);
+            self.conn.poll_transmit(self.out.buf());
             if let Err(e) = self.poll_write_until_blocked(cx) {
                 return self.fail_io(e);
             }
@@ -358,7 +356,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.phase = Phase::Done;
                     return Poll::Ready(Some(Err(Error::Timeout(TimeoutKind::Keepalive))));
                 }
-                if self.conn.send_ping(b"keepalive", &mut self.wbuf).is_ok() {
+                if self.conn.send_ping(b"keepalive", self.out.buf()).is_ok() {
                     self.awaiting_pong = true;
                 }
                 k.as_mut().reset(Instant::now() + ka.timeout);
@@ -379,7 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Flushes the last frames and closes the transport as RFC 6455 §7.1.1 says: the server (or either side
     /// after a failure) closes at once; a client waits for the server's FIN, up to the close timeout.
     fn poll_finishing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.conn.poll_transmit(&mut self.wbuf);
+        self.conn.poll_transmit(self.out.buf());
         while self.write_pending() > 0 {
             match self.poll_write_some(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -437,7 +435,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        self.conn.poll_transmit(&mut self.wbuf);
+        self.conn.poll_transmit(self.out.buf());
         self.poll_write_until_blocked(cx)
     }
 
@@ -491,7 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.phase == Phase::Open && !this.conn.is_closing() {
-            this.conn.close(CloseCode::NORMAL, "", &mut this.wbuf)?;
+            this.conn.close(CloseCode::NORMAL, "", this.out.buf())?;
             this.arm_close_deadline();
         }
         this.poll_flush_all(cx)

@@ -38,6 +38,16 @@ use crate::utf8::Utf8Validator;
 /// Largest chunk of inflated data reported at once in [`ReceiveMode::Streaming`].
 const STREAM_CHUNK: usize = 64 * 1024;
 
+/// What [`Connection::send_unbuffered`] put in the output buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "with HeaderOnly the caller must write the payload after the buffer"]
+pub enum Encoded {
+    /// The whole frame.
+    Whole,
+    /// Only the header: the payload follows, unchanged, written by the caller.
+    HeaderOnly,
+}
+
 /// Whether to compress a message when permessage-deflate was negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compress {
@@ -633,6 +643,31 @@ impl Connection {
             DataKind::Binary => OpCode::Binary,
         };
         self.send_message_with(opcode, data, compress, out)
+    }
+
+    /// Like [`send`](Self::send) with [`Compress::Auto`], but when the payload would go on the wire unchanged
+    /// (a server's uncompressed message: no masking, no deflate) only the frame header is appended to `out`
+    /// and [`Encoded::HeaderOnly`] says so: the caller writes `payload` itself right after `out`'s bytes, e.g.
+    /// with vectored I/O, saving a copy of large payloads. Otherwise the whole frame is in `out`
+    /// ([`Encoded::Whole`]).
+    pub fn send_unbuffered(&mut self, kind: DataKind, payload: &[u8], out: &mut Vec<u8>) -> Result<Encoded, SendError> {
+        let verbatim =
+            self.role == Role::Server && !self.deflate.as_ref().is_some_and(|c| c.wants_to_compress(payload.len()));
+        if !verbatim {
+            self.send(kind, payload, Compress::Auto, out)?;
+            return Ok(Encoded::Whole);
+        }
+        self.check_send()?;
+        if self.sending.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.poll_transmit(out);
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        FrameHeader { fin: true, rsv: 0, opcode, mask: None, payload_len: payload.len() as u64 }.write_to(out);
+        Ok(Encoded::HeaderOnly)
     }
 
     fn send_message(&mut self, opcode: OpCode, data: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {

@@ -70,7 +70,7 @@ pub mod utf8;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, ConfigError, ReceiveMode};
-pub use connection::{CloseOutcome, Compress, Connection, Role};
+pub use connection::{CloseOutcome, Compress, Connection, Encoded, Role};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{BufferFull, ProtocolError, SendError};
 pub use event::{DataKind, Event, Fragment, Utf8Bytes};
