@@ -61,6 +61,10 @@ pub struct WebSocket<S> {
     close_deadline: Option<Pin<Box<Sleep>>>,
     keepalive: Option<Pin<Box<Sleep>>>,
     awaiting_pong: bool,
+    /// The last read was large: read the next one straight into the core's buffer.
+    bulk: bool,
+    /// Reads got small again: free the receive buffer once it is empty.
+    release_when_idle: bool,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -87,6 +91,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_deadline: None,
             keepalive,
             awaiting_pong: false,
+            bulk: false,
+            release_when_idle: false,
         }
     }
 
@@ -245,18 +251,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         // The rest of a large frame is read straight into the core's buffer (no copy; the memory is needed for
         // the frame anyway). Everything else goes through a stack buffer, so that an idle connection keeps
         // no read buffer.
+        // While reads come in large pieces (bulk transfer), every read goes straight into the core's buffer too.
         let awaiting = self.conn.awaiting_payload();
-        if awaiting >= DIRECT_READ_MIN as u64 {
+        let want = if awaiting >= DIRECT_READ_MIN as u64 {
             // Room is reserved for what the peer has sent so far (at least a chunk), not for what its header
             // announced: the reservation doubles as data really arrives. Sized by the announcement alone, a
             // 14-byte header reserved 4 MiB, and a few hundred such peers exhausted a server's address space.
             let sent = self.conn.buffered_len().max(READ_CHUNK);
-            let want = usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX).min(sent);
+            usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX).min(sent)
+        } else if self.bulk {
+            READ_CHUNK
+        } else {
+            0
+        };
+        if want > 0 {
             if let Some(mut buf) = self.conn.read_buf(want) {
                 let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf))?;
                 if n == 0 {
                     self.conn.feed_eof();
                 }
+                self.note_read(n);
                 return Poll::Ready(Ok(n));
             }
         }
@@ -274,7 +288,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         } else {
             self.conn.feed(rb.filled()).expect("read at most recv_capacity bytes");
         }
+        self.note_read(n);
         Poll::Ready(Ok(n))
+    }
+
+    /// Tracks whether reads are large (bulk transfer); when they stop being so, the receive buffer is freed
+    /// at the next idle moment.
+    fn note_read(&mut self, n: usize) {
+        let bulk = n >= DIRECT_READ_MIN;
+        if self.bulk && !bulk {
+            self.release_when_idle = true;
+        }
+        self.bulk = bulk;
     }
 
     /// The receive loop (see the module docs).
@@ -317,7 +342,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return self.fail_io(Error::Io(e)),
-                Poll::Pending => return self.poll_timers(cx),
+                Poll::Pending => {
+                    if self.release_when_idle && self.conn.buffered_len() == 0 {
+                        self.release_when_idle = false;
+                        self.conn.release_recv_buffer();
+                    }
+                    return self.poll_timers(cx);
+                }
             }
         }
     }

@@ -269,6 +269,14 @@ impl Connection {
         Some(bytes::BufMut::limit(&mut self.recv, n))
     }
 
+    /// Frees the receive buffer's memory if it holds no bytes (e.g. after a burst of large messages), so that
+    /// an idle connection costs little. The next read allocates again.
+    pub fn release_recv_buffer(&mut self) {
+        if self.recv.is_empty() {
+            self.recv = BytesMut::new();
+        }
+    }
+
     /// Payload bytes of the frame in progress that have not arrived yet (0 between frames): a hint for drivers
     /// to read a large frame straight into [`read_buf`](Self::read_buf) instead of through a small buffer.
     pub fn awaiting_payload(&self) -> u64 {
