@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+"""Runs the echo benchmark matrix and writes bench/RESULTS.md (and the README's copy of it).
+
+Use bench/run.sh (it builds the binaries and sets up the network namespace), or directly:
+
+    python3 bench/run.py [--secs 1.5] [--warmup 0.4] [--repeats 3] [--quick] [--no-criterion]
+
+Every echo server is started once, pinned to CPU 0; the load generator runs pinned to CPU 1, once per
+(cell, repeat, server), servers interleaved within each repeat so that drift and noise from other processes
+hit them all alike. Medians over the repeats; ratios are between medians of the same run.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+SERVERS = ["tcp", "wsproto", "tungstenite", "fastwebsockets", "tokio-websockets"]
+# Diagnostic servers, opt-in with --servers: the wsproto core without the adapter, and a minimal raw echo.
+EXTRA_SERVERS = ["wsproto-core", "raw"]
+PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
+SHORT = {"tcp": "tcp", "wsproto": "wsproto", "tungstenite": "tungstenite", "fastwebsockets": "fastws",
+         "tokio-websockets": "tokio-ws", "wsproto-core": "ws-core", "raw": "raw"}
+# (payload, connections, in flight per connection)
+CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (1024, 16, 64), (16384, 16, 2), (65536, 16, 2),
+         (1 << 20, 4, 1)]
+QUICK_CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (65536, 16, 2), (1 << 20, 4, 1)]
+# (label, --kind, --frames)
+KINDS = [("binary", "binary", 1), ("text", "text", 1), ("8 frames", "binary", 8)]
+CLIENT_CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (65536, 16, 2), (1 << 20, 4, 1)]
+SERVER_CPU, GEN_CPU = "0", "1"
+GEN_SATURATED = 0.9
+CONTENDED = 0.10
+
+
+def size_label(n):
+    if n >= 1 << 20:
+        return f"{n >> 20} MiB"
+    if n >= 1024:
+        return f"{n >> 10} KiB"
+    return f"{n} B"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_ticks():
+    """Per-CPU (busy in user/nice/system, total) ticks from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            m = re.match(r"cpu(\d+)\s+(.*)", line)
+            if m:
+                v = [int(x) for x in m.group(2).split()]
+                out[m.group(1)] = (v[0] + v[1] + v[2], sum(v[:8]))
+    return out
+
+
+def other_load(before, after, cpu, own_fraction):
+    """Fraction of `cpu` spent in user/system by processes other than ours (softirq excluded)."""
+    b, a = before.get(cpu), after.get(cpu)
+    if not b or not a or a[1] == b[1]:
+        return 0.0
+    return max(0.0, (a[0] - b[0]) / (a[1] - b[1]) - own_fraction)
+
+
+class Server:
+    def __init__(self, name):
+        self.name = name
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(BIN, f"echo-{self.name}"),
+                                      "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+        self.addr = self.proc.stdout.readline().strip()
+        if not self.addr:
+            raise SystemExit(f"echo-{self.name} did not start")
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def run_json(cmd, timeout):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": "timeout"}
+    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return {"error": (p.stderr or p.stdout or "no output").strip()[-300:]}
+
+
+def loadgen(server, size, conns, inflight, kind, frames, args):
+    cmd = ["taskset", "-c", GEN_CPU, os.path.join(BIN, "loadgen"), "--addr", server.addr,
+           "--server-pid", str(server.proc.pid), "--size", str(size), "--conns", str(conns),
+           "--inflight", str(inflight), "--kind", kind, "--frames", str(frames), "--warmup", str(args.warmup),
+           "--secs", str(args.secs), "--label", server.name]
+    before = cpu_ticks()
+    r = run_json(cmd, timeout=args.warmup + args.secs + 30)
+    after = cpu_ticks()
+    if "error" not in r:
+        r["others_cpu0"] = other_load(before, after, SERVER_CPU, r.get("server_cpu", 0))
+        r["others_cpu1"] = other_load(before, after, GEN_CPU, r.get("gen_cpu", 0))
+    return r
+
+
+def median(rows, key):
+    vals = [r[key] for r in rows if key in r and r[key] is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rate(v):
+    if v is None:
+        return "—"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}"
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt_ratio(r):
+    return "—" if r is None else f"{r:.2f}×"
+
+
+def matrix_cells(args):
+    if args.cells:
+        return [tuple(int(x) for x in c.split(":")) for c in args.cells.split(",")]
+    return QUICK_CELLS if args.quick else CELLS
+
+
+def matrix_kinds(args):
+    return [k for k in KINDS if k[0] in args.kinds]
+
+
+def run_matrix(args, results):
+    cells = matrix_cells(args)
+    servers = {name: Server(name) for name in args.servers}
+    try:
+        total = len(cells) * len(matrix_kinds(args)) * args.repeats * len(servers)
+        done, t0 = 0, time.time()
+        for (size, conns, inflight) in cells:
+            for (label, kind, frames) in matrix_kinds(args):
+                key = (size, conns, inflight, label)
+                for rep in range(args.repeats):
+                    order = list(servers)
+                    # Rotate the order each repeat so no server always runs first (or after the same one).
+                    order = order[rep % len(order):] + order[:rep % len(order)]
+                    for name in order:
+                        srv = servers[name]
+                        r = loadgen(srv, size, conns, inflight, kind, frames, args)
+                        if "error" in r:
+                            log(f"  {name} {size_label(size)} ({conns},{inflight}) {label}: {r['error']}")
+                            srv.restart()
+                        results.setdefault(key, {}).setdefault(name, []).append(r)
+                        done += 1
+                eta = (time.time() - t0) / done * (total - done)
+                meds = {n: median(results[key][n], "msgs_per_s") for n in servers}
+                log(f"[{done}/{total}, ~{eta / 60:.1f} min left] {size_label(size)} ({conns},{inflight}) {label}: "
+                    + ", ".join(f"{SHORT[n]} {fmt_rate(v)}" for n, v in meds.items()))
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def run_clients(args):
+    raw = Server("raw")
+    rows = []
+    try:
+        for (size, conns, inflight) in (QUICK_CELLS if args.quick else CLIENT_CELLS):
+            if args.cells and (size, conns, inflight) not in matrix_cells(args):
+                continue
+            per = {}
+            for rep in range(args.repeats):
+                for client in (["wsproto", "tungstenite"] if rep % 2 == 0 else ["tungstenite", "wsproto"]):
+                    cmd = ["taskset", "-c", GEN_CPU, os.path.join(BIN, "client-bench"), "--client", client,
+                           "--addr", raw.addr, "--server-pid", str(raw.proc.pid), "--size", str(size),
+                           "--conns", str(conns), "--inflight", str(inflight), "--warmup", str(args.warmup),
+                           "--secs", str(args.secs)]
+                    before = cpu_ticks()
+                    r = run_json(cmd, timeout=args.warmup + args.secs + 30)
+                    after = cpu_ticks()
+                    if "error" in r:
+                        log(f"  client {client} {size_label(size)}: {r['error']}")
+                        raw.restart()
+                    else:
+                        r["others"] = max(other_load(before, after, SERVER_CPU, r.get("server_cpu", 0)),
+                                          other_load(before, after, GEN_CPU, r.get("client_cpu", 0)))
+                    per.setdefault(client, []).append(r)
+            row = {"size": size, "conns": conns, "inflight": inflight}
+            for c, rs in per.items():
+                row[c] = {k: median(rs, k) for k in ("msgs_per_s", "client_cpu", "client_us_per_msg", "server_cpu",
+                                                     "others")}
+            rows.append(row)
+            log(f"client {size_label(size)} ({conns},{inflight}): wsproto {fmt_rate(row['wsproto']['msgs_per_s'])}, "
+                f"tungstenite {fmt_rate(row['tungstenite']['msgs_per_s'])}")
+    finally:
+        raw.stop()
+    return rows
+
+
+def run_memory(args):
+    rows = []
+    for name in args.servers:
+        srv = Server(name)
+        try:
+            cmd = [os.path.join(BIN, "idle-conns"), "--addr", srv.addr, "--server-pid", str(srv.proc.pid),
+                   "--conns", str(args.idle_conns), "--label", name]
+            r = run_json(cmd, timeout=300)
+        finally:
+            srv.stop()
+        r["name"] = name
+        # The heap blocks each idle connection holds (counting allocator, in-process, 1,000 connections).
+        h = run_json([os.path.join(BIN, "alloc-count"), "--role", "idle", "--server", name, "--conns", "1000"], 120)
+        r["heap_bytes_per_conn"] = h.get("heap_bytes_per_conn")
+        r["blocks"] = h.get("blocks", h.get("error", ""))
+        rows.append(r)
+        log(f"idle {name}: {r.get('bytes_per_idle_conn', r.get('error'))} B RSS; heap blocks {r['blocks']}")
+    return rows
+
+
+ALLOC_CASES = [(16, 16, 8, "binary", 1), (1024, 16, 8, "binary", 1), (65536, 16, 2, "binary", 1),
+               (1024, 16, 8, "text", 1), (1024, 16, 8, "binary", 8)]
+
+
+def run_allocs(args):
+    rows = []
+    for name in args.servers:
+        for (size, conns, inflight, kind, frames) in ALLOC_CASES:
+            if (kind, frames) != ("binary", 1) and name != "wsproto":
+                continue
+            cmd = ["taskset", "-c", f"{SERVER_CPU},{GEN_CPU}", os.path.join(BIN, "alloc-count"), "--role", "server",
+                   "--server", name, "--size", str(size), "--conns", str(conns), "--inflight", str(inflight),
+                   "--kind", kind, "--frames", str(frames), "--warmup", "0.3", "--secs", "1"]
+            rows.append(run_json(cmd, timeout=60))
+    for client in ["wsproto", "tungstenite"]:
+        for (size, conns, inflight, kind, frames) in ALLOC_CASES[:3]:
+            cmd = ["taskset", "-c", f"{SERVER_CPU},{GEN_CPU}", os.path.join(BIN, "alloc-count"), "--role", "client",
+                   "--client", client, "--size", str(size), "--conns", str(conns), "--inflight", str(inflight),
+                   "--warmup", "0.3", "--secs", "1"]
+            rows.append(run_json(cmd, timeout=60))
+    for r in rows:
+        log(f"allocs {r.get('role')} {r.get('name')} {r.get('size')} {r.get('kind')}x{r.get('frames')}: "
+            f"{r.get('allocs_per_msg', r.get('error'))}")
+    return rows
+
+
+def run_criterion(args):
+    """unmask vs memcpy from criterion's estimates (the mask bench only, short measurement)."""
+    offline = ["--offline"] if args.netns else []  # no network inside the namespace (run.sh built it already)
+    cmd = ["taskset", "-c", GEN_CPU, "cargo", "bench", "-q", *offline, "-p", "wsproto", "--bench", "mask", "--",
+           "--warm-up-time", "0.3", "--measurement-time", "1", "--noplot"]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        log("criterion failed: " + p.stderr[-500:])
+        return []
+    rows = []
+    for label in ["64B", "1KiB", "64KiB", "1MiB"]:
+        row = {"size": label}
+        for fn in ["apply_mask", "memcpy", "candidate_dispatch"]:
+            for start in ["start+0", "start+1"]:
+                path = os.path.join(ROOT, "target", "criterion", f"mask_{label}", fn, start, "new", "estimates.json")
+                try:
+                    with open(path) as f:
+                        row[f"{fn}/{start}"] = json.load(f)["median"]["point_estimate"]
+                except (OSError, KeyError, ValueError):
+                    row[f"{fn}/{start}"] = None
+        rows.append(row)
+    return rows
+
+
+def cell_rows(results, key, name):
+    return results.get(key, {}).get(name, [])
+
+
+def render(args, results, clients, memory, allocs, crit, started):
+    cells = matrix_cells(args)
+    kinds = matrix_kinds(args)
+    env_cc = open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip()
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        rev += " (with uncommitted changes)" if dirty else ""
+    except OSError:
+        rev = "?"
+    cpu_model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    L = []
+    L.append("# Echo benchmark results")
+    L.append("")
+    L.append(f"Generated by `bash bench/run.sh{(' ' + ' '.join(args.passthrough)) if args.passthrough else ''}` "
+             f"— do not edit by hand. {started:%Y-%m-%d %H:%M} UTC, commit {rev}, {platform.release()}, "
+             f"{os.cpu_count()} × {cpu_model}.")
+    net = (f"private network namespace, `{env_cc}` congestion control" if args.netns
+           else f"**host loopback** (no namespace; congestion control `{env_cc}`)")
+    L.append(f"Network: {net}. Servers pinned to CPU {SERVER_CPU} (current-thread tokio runtime), load generator "
+             f"to CPU {GEN_CPU}. Each cell: {args.repeats} runs of {args.warmup} s warm-up + {args.secs} s, "
+             f"servers interleaved; medians. Ratios are between medians of this run — not absolute claims.")
+    L.append("")
+    L.append("Marks: **†** the generator, not the server, was saturated (generator CPU ≥ "
+             f"{GEN_SATURATED:.0%} of its core; the server's number is a lower bound). **~** other processes "
+             f"used ≥ {CONTENDED:.0%} of a pinned CPU during the median run (shared machine: treat as noisy).")
+    L.append("")
+    L.append("## Server throughput (messages/s echoed) and ratio to the TCP echo ceiling")
+    L.append("")
+    hdr = ["payload (C, P)", "kind"] + [SHORT[s] for s in args.servers] + \
+          [f"{SHORT[s]}/tcp" for s in args.servers if s != "tcp"]
+    if "wsproto" in args.servers:
+        hdr += [f"wsproto/{SHORT[p]}" for p in PEERS if p in args.servers]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
+    med = {}
+    for (size, conns, inflight) in cells:
+        for (label, _, _) in kinds:
+            key = (size, conns, inflight, label)
+            row = [f"{size_label(size)} ({conns}, {inflight})", label]
+            for s in args.servers:
+                rows = [r for r in cell_rows(results, key, s) if "error" not in r]
+                m = median(rows, "msgs_per_s")
+                med[(key, s)] = {k: median(rows, k) for k in
+                                 ("msgs_per_s", "server_cpu", "gen_cpu", "server_us_per_msg", "gen_us_per_msg",
+                                  "others_cpu0", "others_cpu1")}
+                med[(key, s)]["errors"] = len(cell_rows(results, key, s)) - len(rows)
+                mark = ""
+                d = med[(key, s)]
+                if d["gen_cpu"] is not None and d["gen_cpu"] >= GEN_SATURATED:
+                    mark += "†"
+                if max(d["others_cpu0"] or 0, d["others_cpu1"] or 0) >= CONTENDED:
+                    mark += "~"
+                if d["errors"]:
+                    mark += f" ({d['errors']} failed)"
+                row.append(fmt_rate(m) + mark)
+            tcp = med.get((key, "tcp"), {}).get("msgs_per_s")
+            for s in args.servers:
+                if s != "tcp":
+                    row.append(fmt_ratio(ratio(med[(key, s)]["msgs_per_s"], tcp)))
+            if "wsproto" in args.servers:
+                for p in PEERS:
+                    if p in args.servers:
+                        row.append(fmt_ratio(ratio(med[(key, "wsproto")]["msgs_per_s"], med[(key, p)]["msgs_per_s"])))
+            L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    L.append("## Server CPU per echoed message (µs, median) and CPU use")
+    L.append("")
+    L.append("Server CPU time (user + system, from `/proc/PID/stat`) over the window divided by the messages "
+             "echoed; in parentheses the fraction of its core the server used (1.00 = saturated). When other "
+             "processes share the cores (~ above), throughput measures the share each server got as much as the "
+             "server; CPU per message is the steadier comparison, so the `CPU` ratios (TCP's µs/msg over the "
+             "server's: the throughput ratio it would reach with its core to itself) are given too.")
+    L.append("")
+    hdr = ["payload (C, P)", "kind"] + [SHORT[s] for s in args.servers] + ["generator CPU (µs/msg)"] + \
+          [f"{SHORT[s]} CPU ratio to tcp" for s in args.servers if s != "tcp" and "tcp" in args.servers]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
+    for (size, conns, inflight) in cells:
+        for (label, _, _) in kinds:
+            key = (size, conns, inflight, label)
+            row = [f"{size_label(size)} ({conns}, {inflight})", label]
+            gens, gus = [], []
+            for s in args.servers:
+                d = med[(key, s)]
+                u, c = d["server_us_per_msg"], d["server_cpu"]
+                row.append("—" if u is None else f"{u:.3g} ({c:.2f})")
+                if d["gen_cpu"] is not None:
+                    gens.append(d["gen_cpu"])
+                if d.get("gen_us_per_msg") is not None:
+                    gus.append(d["gen_us_per_msg"])
+            row.append((f"{min(gens):.2f}–{max(gens):.2f}" if gens else "—") +
+                       (f" ({min(gus):.3g}–{max(gus):.3g})" if gus else ""))
+            if "tcp" in args.servers:
+                t = med[(key, "tcp")]["server_us_per_msg"]
+                for s in args.servers:
+                    if s != "tcp":
+                        row.append(fmt_ratio(ratio(t, med[(key, s)]["server_us_per_msg"])))
+            L.append("| " + " | ".join(row) + " |")
+
+    if clients:
+        L.append("")
+        L.append("## Client role: wsproto-tokio client vs tokio-tungstenite client")
+        L.append("")
+        L.append("Both drive the same minimal WebSocket echo server (`echo-raw`, pinned to CPU 0) from one "
+                 "current-thread runtime pinned to CPU 1; binary messages; medians. Client CPU per message "
+                 "(`getrusage`) is the steadier comparison when other processes share the cores (~).")
+        L.append("")
+        L.append("| payload (C, P) | wsproto msgs/s | tungstenite msgs/s | wsproto/tungstenite | wsproto client µs/msg "
+                 "| tungstenite client µs/msg | client CPU ratio (tungstenite/wsproto) | echo server CPU |")
+        L.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+        for r in clients:
+            w, t = r.get("wsproto", {}), r.get("tungstenite", {})
+            wu, tu = w.get("client_us_per_msg"), t.get("client_us_per_msg")
+            sc = [x.get("server_cpu") for x in (w, t) if x.get("server_cpu") is not None]
+            mark = lambda x: "~" if (x.get("others") or 0) >= CONTENDED else ""
+            L.append(f"| {size_label(r['size'])} ({r['conns']}, {r['inflight']}) | {fmt_rate(w.get('msgs_per_s'))}{mark(w)} | "
+                     f"{fmt_rate(t.get('msgs_per_s'))}{mark(t)} | "
+                     f"{fmt_ratio(ratio(w.get('msgs_per_s'), t.get('msgs_per_s')))} | "
+                     f"{'—' if wu is None else f'{wu:.3g}'} | {'—' if tu is None else f'{tu:.3g}'} | "
+                     f"{fmt_ratio(ratio(tu, wu))} | {'—' if not sc else f'{min(sc):.2f}–{max(sc):.2f}'} |")
+
+    if memory or allocs:
+        L.append("")
+        L.append("## Memory")
+        L.append("")
+    if memory:
+        n = next((m.get("conns") for m in memory if m.get("conns")), args.idle_conns)
+        L.append(f"User-space memory per idle connection: server RSS delta (`/proc/PID/statm`) / {n} connections "
+                 "open after their handshakes; then after one 16 B echo on each (buffers a first message leaves). "
+                 "The heap columns come from `alloc-count --role idle` (a counting allocator on the server's thread, "
+                 "1,000 connections): the live heap per connection and the blocks each one keeps (the largest is "
+                 "the tokio task, i.e. the connection's future).")
+        L.append("")
+        L.append("| server | RSS bytes / idle connection | RSS bytes / connection after one echo | heap bytes / idle "
+                 "connection | heap blocks per connection |")
+        L.append("|---|--:|--:|--:|---|")
+        for m in memory:
+            a, b, h = m.get("bytes_per_idle_conn"), m.get("bytes_per_conn_after_echo"), m.get("heap_bytes_per_conn")
+            L.append(f"| {m['name']} | {'—' if a is None else f'{a:,.0f}'} | {'—' if b is None else f'{b:,.0f}'} | "
+                     f"{'—' if h is None else f'{h:,.0f}'} | {m.get('blocks', '')} |")
+        L.append("")
+    if allocs:
+        L.append("Heap allocations per echoed message in steady state (`alloc-count`: a counting global allocator "
+                 "counts allocations and reallocations on the server's thread — or the client's — over a 1 s window, "
+                 "divided by the messages; loopback TCP in one process).")
+        L.append("")
+        L.append("| role | library | payload (C, P) | kind | allocs / msg | bytes allocated / msg |")
+        L.append("|---|---|---|---|--:|--:|")
+        for a in allocs:
+            if "error" in a:
+                L.append(f"| {a.get('role')} | {a.get('name')} | {size_label(a.get('size', 0))} | {a.get('kind')} | "
+                         f"error | {a['error'][:60]} |")
+                continue
+            kind = a["kind"] + (f", {a['frames']} frames" if a.get("frames", 1) > 1 else "")
+            L.append(f"| {a['role']} | {a['name']} | {size_label(a['size'])} ({a['conns']}, {a['inflight']}) | {kind} | "
+                     f"{a['allocs_per_msg']:.3f} | {a['bytes_per_msg']:,.0f} |")
+
+    if crit:
+        L.append("")
+        L.append("## Unmasking vs memcpy (criterion, `cargo bench -p wsproto --bench mask`)")
+        L.append("")
+        L.append("Median time per call (ns); `+1` is an unaligned start. `apply_mask` XORs in place (one "
+                 "buffer); `memcpy` is `copy_from_slice` of the same length (two buffers). `dispatch` is a candidate "
+                 "in the bench file: `apply_mask`'s loop compiled for AVX-512/AVX2 and chosen at run time.")
+        L.append("")
+        L.append("| size | apply_mask | memcpy | apply_mask +1 | memcpy +1 | dispatch | dispatch +1 | "
+                 "memcpy/apply_mask | memcpy/dispatch |")
+        L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for r in crit:
+            a0, m0, a1, m1, d0, d1 = (r.get(k) for k in (
+                "apply_mask/start+0", "memcpy/start+0", "apply_mask/start+1", "memcpy/start+1",
+                "candidate_dispatch/start+0", "candidate_dispatch/start+1"))
+            f = lambda v: "—" if v is None else f"{v:,.1f}"
+            L.append(f"| {r['size']} | {f(a0)} | {f(m0)} | {f(a1)} | {f(m1)} | {f(d0)} | {f(d1)} | "
+                     f"{fmt_ratio(ratio(m0, a0))} | {fmt_ratio(ratio(m0, d0))} |")
+
+    # The issue's targets, from this run.
+    L.append("")
+    L.append("## Targets (issue 6), from this run")
+    L.append("")
+    L.append("Ratios of throughput (msgs/s) as the issue defines them; in parentheses the same ratio from CPU per "
+             "message (server, or client for the client role), which other processes on the machine disturb less.")
+    L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|--:|:-:|")
+
+    def tgt(name, value, ok, shown=None):
+        L.append(f"| {name} | {shown if shown is not None else fmt_ratio(value)} | "
+                 f"{'—' if value is None else ('yes' if ok(value) else 'no')} |")
+
+    def cpu_ratio(key, a, b):
+        """Throughput ratio a/b implied by CPU per message (b's µs/msg over a's)."""
+        return ratio(med.get((key, b), {}).get("server_us_per_msg"), med.get((key, a), {}).get("server_us_per_msg"))
+
+    def ws_over_tcp(size, conns, inflight, label="binary"):
+        key = (size, conns, inflight, label)
+        return ratio(med.get((key, "wsproto"), {}).get("msgs_per_s"), med.get((key, "tcp"), {}).get("msgs_per_s"))
+
+    if "wsproto" in args.servers and "tcp" in args.servers:
+        for (size, conns, inflight, want) in [(16, 100, 8, 0.9), (16, 16, 128, 0.75), (1024, 100, 4, 0.9),
+                                              (1024, 16, 64, 0.75), (65536, 16, 2, 0.9), (1 << 20, 4, 1, 0.9)]:
+            if (size, conns, inflight) in cells:
+                v = ws_over_tcp(size, conns, inflight)
+                key = (size, conns, inflight, "binary")
+                tgt(f"{size_label(size)} ({conns}, {inflight}) binary ≥ {want}× TCP", v, lambda v, w=want: v >= w,
+                    f"{fmt_ratio(v)} ({fmt_ratio(cpu_ratio(key, 'wsproto', 'tcp'))})")
+
+        def worst_pair(label_a, label_b):
+            """The worst (cell, msgs/s ratio, CPU ratio) of wsproto's label_a over label_b."""
+            out = []
+            for (s_, c_, p_) in cells:
+                ka, kb = (s_, c_, p_, label_a), (s_, c_, p_, label_b)
+                if (ka, "wsproto") not in med or (kb, "wsproto") not in med:
+                    continue
+                r = ratio(med[(ka, "wsproto")]["msgs_per_s"], med[(kb, "wsproto")]["msgs_per_s"])
+                cr = ratio(med[(kb, "wsproto")]["server_us_per_msg"], med[(ka, "wsproto")]["server_us_per_msg"])
+                if r is not None:
+                    out.append((r, cr, f"{size_label(s_)} ({c_}, {p_})"))
+            return min(out) if out else None
+
+        w = worst_pair("8 frames", "binary")
+        if w:
+            tgt("8-frame fragmented ≥ 0.8× unfragmented (worst cell)", w[0], lambda v: v >= 0.8,
+                f"{fmt_ratio(w[0])} ({fmt_ratio(w[1])}) at {w[2]}")
+        w = worst_pair("text", "binary")
+        if w:
+            tgt("text within 5% of binary (worst cell)", w[0], lambda v: v >= 0.95,
+                f"{fmt_ratio(w[0])} ({fmt_ratio(w[1])}) at {w[2]}")
+    if crit:
+        worst = [ratio(r.get("memcpy/start+0"), r.get("apply_mask/start+0")) for r in crit] + \
+                [ratio(r.get("memcpy/start+1"), r.get("apply_mask/start+1")) for r in crit]
+        worst = [w for w in worst if w is not None]
+        if worst:
+            tgt("unmask at least as fast as memcpy (worst size; memcpy time / unmask time)", min(worst),
+                lambda v: v >= 1.0)
+    ws_allocs = [a for a in allocs if a.get("role") == "server" and a.get("name") == "wsproto" and "error" not in a]
+    if ws_allocs:
+        worst = max(a["allocs_per_msg"] for a in ws_allocs)
+        tgt("0 heap allocations per echoed message (worst case)", worst, lambda v: v < 0.01, f"{worst:.3f}")
+    ws_mem = next((m for m in memory if m.get("name") == "wsproto" and "bytes_per_idle_conn" in m), None)
+    if ws_mem:
+        v = ws_mem["bytes_per_idle_conn"]
+        tgt("idle connection ≤ 4 KiB user-space", v, lambda v: v <= 4096, f"{v:,.0f} B")
+    if clients:
+        cr = [(ratio(r.get("wsproto", {}).get("msgs_per_s"), r.get("tungstenite", {}).get("msgs_per_s")),
+               ratio(r.get("tungstenite", {}).get("client_us_per_msg"), r.get("wsproto", {}).get("client_us_per_msg")),
+               f"{size_label(r['size'])} ({r['conns']}, {r['inflight']})") for r in clients]
+        cr = [c for c in cr if c[0] is not None]
+        if cr:
+            w = min(cr)
+            tgt("client ≥ 1.5× tokio-tungstenite's client (worst cell)", w[0], lambda v: v >= 1.5,
+                f"{fmt_ratio(w[0])} ({fmt_ratio(w[1])}) at {w[2]}")
+    L.append("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--secs", type=float, default=1.5, help="measurement window per run (s)")
+    ap.add_argument("--warmup", type=float, default=0.4, help="warm-up before each window (s)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="fewer cells (a smoke run)")
+    ap.add_argument("--cells", default="", help="only these cells, e.g. 16:16:128,1048576:4:1 (SIZE:C:P)")
+    ap.add_argument("--kinds", default=",".join(k[0] for k in KINDS),
+                    help="comma-separated, from: " + ",".join(k[0] for k in KINDS))
+    ap.add_argument("--servers", default=",".join(SERVERS),
+                    help="comma-separated, from " + ",".join(SERVERS + EXTRA_SERVERS) + " (default: the first five)")
+    ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--no-clients", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-criterion", action="store_true")
+    ap.add_argument("--netns", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-results.json"),
+                    help="raw results of every run")
+    args = ap.parse_args()
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.kinds = [k for k in args.kinds.split(",") if k]
+    for s in args.servers:
+        if s not in SERVERS + EXTRA_SERVERS:
+            raise SystemExit(f"unknown server {s} (one of {', '.join(SERVERS + EXTRA_SERVERS)})")
+    args.passthrough = [a for a in sys.argv[1:] if not a.startswith("--netns")]
+    if "--netns" in sys.argv[1:]:
+        i = sys.argv.index("--netns")
+        args.passthrough = [a for j, a in enumerate(sys.argv[1:], 1) if j not in (i, i + 1)]
+    started = datetime.datetime.now(datetime.timezone.utc)
+    if not args.netns:
+        log("WARNING: not in a private network namespace (use bench/run.sh): results use the host's loopback.")
+    results, clients, memory, allocs, crit = {}, [], [], [], []
+    t0 = time.time()
+    run_matrix(args, results)
+    if not args.no_clients:
+        clients = run_clients(args)
+    if not args.no_memory:
+        memory = run_memory(args)
+        allocs = run_allocs(args)
+    if not args.no_criterion:
+        crit = run_criterion(args)
+    text = render(args, results, clients, memory, allocs, crit, started)
+    with open(args.out, "w") as f:
+        f.write(text)
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"matrix": {" ".join(map(str, k)): v for k, v in results.items()}, "clients": clients,
+                   "memory": memory, "allocs": allocs, "criterion": crit}, f, indent=1)
+    splicer = os.path.join(ROOT, "scripts", "update-readme.py")
+    if os.path.exists(splicer) and os.path.abspath(args.out) == os.path.join(ROOT, "bench", "RESULTS.md"):
+        subprocess.run([sys.executable, splicer], cwd=ROOT)
+    print(text)
+    log(f"done in {(time.time() - t0) / 60:.1f} min; wrote {args.out} and {args.json}")
+
+
+if __name__ == "__main__":
+    main()
