@@ -58,25 +58,30 @@ impl OutQueue {
         let n = if self.payloads.is_empty() {
             ready!(Pin::new(&mut *io).poll_write(cx, &self.buf[self.pos..]))?
         } else {
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES);
+            // On the stack: a write allocates nothing.
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut used = 0;
             let mut at = self.pos;
             let mut all = true;
             for (i, (end, payload)) in self.payloads.iter().enumerate() {
-                if slices.len() + 2 > MAX_SLICES {
+                if used + 2 > MAX_SLICES {
                     all = false;
                     break;
                 }
                 if *end > at {
-                    slices.push(IoSlice::new(&self.buf[at..*end]));
+                    slices[used] = IoSlice::new(&self.buf[at..*end]);
+                    used += 1;
                 }
                 at = at.max(*end);
                 let skip = if i == 0 { self.payload_pos } else { 0 };
-                slices.push(IoSlice::new(&payload[skip..]));
+                slices[used] = IoSlice::new(&payload[skip..]);
+                used += 1;
             }
             if all && at < self.buf.len() {
-                slices.push(IoSlice::new(&self.buf[at..]));
+                slices[used] = IoSlice::new(&self.buf[at..]);
+                used += 1;
             }
-            ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))?
+            ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..used]))?
         };
         if n == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
