@@ -558,31 +558,35 @@ impl Connection {
             ReceiveMode::Streaming => room.min(STREAM_CHUNK),
         });
         let before = msg.inflated.len();
-        let used = codec
-            .inflate(&self.recv[..avail], &mut msg.inflated, cap)
-            .map_err(|_| ProtocolError::InvalidCompressedData)?;
+        // Problems are reported in the order they occur in the data, whatever the chunking: invalid UTF-8
+        // within the limit, then the limit, then corrupt deflate data.
+        let inflated = codec.inflate(&self.recv[..avail], &mut msg.inflated, cap);
+        let mut corrupt = inflated.is_err();
+        let used = inflated.unwrap_or(0);
         self.recv.advance(used);
         frame.remaining -= used as u64;
         frame.taken += used as u64;
         frame.unmasked -= used;
-        let frame_done = frame.remaining == 0;
+        let frame_done = !corrupt && frame.remaining == 0;
         let last = frame_done && frame.header.fin;
         if last {
-            // The removed 00 00 ff ff tail ends the message's deflate data.
-            codec
-                .finish_message(&mut msg.inflated, before.saturating_add(room))
-                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            // The removed 00 00 ff ff tail ends the message's deflate data (`size` counts its wire bytes).
+            corrupt = codec.finish_message(&mut msg.inflated, before.saturating_add(room), msg.size == 0).is_err();
         }
         let fresh = &msg.inflated[before..];
+        let within = usize::try_from(limit - msg.inflated_total).unwrap_or(usize::MAX).min(fresh.len());
+        if msg.kind == DataKind::Text {
+            msg.utf8.feed(&fresh[..within]).map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
+        }
         msg.inflated_total += fresh.len() as u64;
         if msg.inflated_total > limit {
             return Err(ProtocolError::MessageTooLarge { max: limit });
         }
-        if msg.kind == DataKind::Text {
-            msg.utf8.feed(fresh).map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
-            if last {
-                msg.utf8.finish().map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
-            }
+        if corrupt {
+            return Err(ProtocolError::InvalidCompressedData);
+        }
+        if last && msg.kind == DataKind::Text {
+            msg.utf8.finish().map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
         }
         if frame_done {
             self.frame = None;

@@ -100,7 +100,7 @@ fn parse_element(element: &str) -> Result<(String, Params), DeflateParamError> {
             Some((k, v)) => {
                 let v = v.trim();
                 let v = match v.strip_prefix('"') {
-                    Some(q) => q.strip_suffix('"').ok_or_else(|| err("unterminated quoted value"))?.replace('\\', ""),
+                    Some(q) => unquote(q)?,
                     None => v.to_string(),
                 };
                 (k.trim().to_ascii_lowercase(), Some(v))
@@ -116,6 +116,22 @@ fn parse_element(element: &str) -> Result<(String, Params), DeflateParamError> {
         params.push((k, v));
     }
     Ok((name.trim().to_ascii_lowercase(), params))
+}
+
+/// The content of a quoted string (RFC 9110 §5.6.4) whose opening quote is already removed: `\\x` stands for
+/// `x`, and the closing quote must end the value.
+fn unquote(q: &str) -> Result<String, DeflateParamError> {
+    let mut out = String::new();
+    let mut chars = q.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next().ok_or_else(|| err("unterminated quoted value"))?),
+            '"' if chars.as_str().is_empty() => return Ok(out),
+            '"' => return Err(err("junk after a quoted value")),
+            c => out.push(c),
+        }
+    }
+    Err(err("unterminated quoted value"))
 }
 
 /// Splits on `;` outside quoted strings.
@@ -360,6 +376,9 @@ pub(crate) struct Codec {
     recv_reset: bool,
     compressor: Option<Compress>,
     decompressor: Option<Decompress>,
+    /// The peer ended its deflate stream (a block with BFINAL set) inside the current message: the rest of
+    /// the message is ignored and the decompressor starts afresh with the next (RFC 7692 §7.2.3.4).
+    stream_ended: bool,
     scratch: Vec<u8>,
 }
 
@@ -403,6 +422,7 @@ impl Codec {
             recv_reset,
             compressor: None,
             decompressor: None,
+            stream_ended: false,
             scratch: Vec::new(),
         }
     }
@@ -444,6 +464,10 @@ impl Codec {
         if last {
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - 4);
+            } else if out.is_empty() {
+                // Nothing was pending since the last flush: an empty stored block's first byte, so that the
+                // tail the receiver appends completes a valid block (RFC 7692 §7.2.3.6).
+                out.push(0x00);
             }
             if self.send_reset {
                 c.reset();
@@ -461,8 +485,13 @@ impl Codec {
     }
 
     /// Inflates from `input` into `out` until the input is used up or `out` reaches `cap` bytes. Returns the
-    /// input bytes consumed. Memory is bounded by `cap`, whatever the compression ratio.
+    /// input bytes consumed. Memory is bounded by `cap`, whatever the compression ratio. On an error, `out`
+    /// still holds what was inflated before it (at most `cap` + 1 bytes), so the caller can report whichever
+    /// problem comes first in the data.
     pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, cap: usize) -> Result<usize, InflateError> {
+        if self.stream_ended {
+            return Ok(input.len());
+        }
         // Inflate with a window at least as large as the peer's (8 is not a valid zlib inflate window).
         let bits = self.recv_bits.max(9);
         let d = self.decompressor.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
@@ -477,8 +506,11 @@ impl Codec {
             }
             let spare_before = out.capacity() - out.len();
             let (in_before, out_before) = (d.total_in(), d.total_out());
-            let status =
-                d.decompress_vec(&input[consumed..], out, FlushDecompress::Sync).map_err(|_| InflateError::Corrupt)?;
+            let result = d.decompress_vec(&input[consumed..], out, FlushDecompress::Sync);
+            let Ok(status) = result else {
+                out.truncate(cap + 1);
+                return Err(InflateError::Corrupt);
+            };
             // decompress_vec may write up to the spare capacity; enforce the cap exactly.
             if out.len() > cap {
                 out.truncate(cap + 1);
@@ -488,8 +520,9 @@ impl Codec {
             let produced = (d.total_out() - out_before) as usize;
             let filled = produced == spare_before;
             if status == Status::StreamEnd {
-                // A final block inside a message: nothing may follow it in this stream.
-                return if consumed == input.len() { Ok(consumed) } else { Err(InflateError::Corrupt) };
+                // A block with BFINAL set: the stream is over; what follows in this message is ignored.
+                self.stream_ended = true;
+                return Ok(input.len());
             }
             if consumed == input.len() && !filled {
                 return Ok(consumed);
@@ -500,9 +533,20 @@ impl Codec {
         }
     }
 
-    /// Ends a message: inflates the removed tail (RFC 7692 §7.2.2) and, without context takeover, resets.
-    pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, cap: usize) -> Result<(), InflateError> {
-        self.inflate(&TAIL, out, cap)?;
+    /// Ends a message: inflates the removed tail (RFC 7692 §7.2.2) and, without context takeover (or after a
+    /// BFINAL block), resets. `empty` says the message had no compressed bytes at all: then there is no block
+    /// for the tail to complete, and it is not inflated.
+    pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, cap: usize, empty: bool) -> Result<(), InflateError> {
+        if self.stream_ended {
+            self.stream_ended = false;
+            if let Some(d) = &mut self.decompressor {
+                d.reset(false);
+            }
+            return Ok(());
+        }
+        if !empty {
+            self.inflate(&TAIL, out, cap)?;
+        }
         if self.recv_reset {
             if let Some(d) = &mut self.decompressor {
                 d.reset(false);
@@ -535,7 +579,7 @@ impl Codec {
     pub(crate) fn inflate(&mut self, _: &[u8], _: &mut Vec<u8>, _: usize) -> Result<usize, InflateError> {
         match *self {}
     }
-    pub(crate) fn finish_message(&mut self, _: &mut Vec<u8>, _: usize) -> Result<(), InflateError> {
+    pub(crate) fn finish_message(&mut self, _: &mut Vec<u8>, _: usize, _: bool) -> Result<(), InflateError> {
         match *self {}
     }
 }
@@ -615,7 +659,7 @@ mod tests {
                 let mut out = Vec::new();
                 let used = client.inflate(&wire, &mut out, 1 << 20).ok().unwrap();
                 assert_eq!(used, wire.len());
-                client.finish_message(&mut out, 1 << 20).ok().unwrap();
+                client.finish_message(&mut out, 1 << 20, false).ok().unwrap();
                 assert_eq!(out, msg.as_bytes());
                 server.put_scratch(wire);
             }

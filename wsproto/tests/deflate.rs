@@ -213,3 +213,36 @@ fn invalid_utf8_inside_compressed_text_fails_fast() {
     let (_, err) = drain_until_error(&mut server);
     assert_eq!(err, Some(ProtocolError::InvalidUtf8 { valid_up_to: 1000 }));
 }
+
+#[test]
+fn compressed_message_with_an_empty_last_frame_then_an_empty_message() {
+    let (mut client, mut server, _) = pair(Config::default(), Config::default());
+    let mut wire = Vec::new();
+    client.send_fragment(DataKind::Binary, &b"abc".repeat(100), false, &mut wire).unwrap();
+    client.send_fragment(DataKind::Binary, b"", true, &mut wire).unwrap();
+    client.send(DataKind::Binary, b"", Compress::Always, &mut wire).unwrap();
+    client.send(DataKind::Text, b"after", Compress::Always, &mut wire).unwrap();
+    let frames = parse_frames(&wire);
+    assert_eq!(frames[1].payload, [0x00], "an empty last frame carries an empty stored block's first byte");
+    assert_eq!(frames[2].payload, [0x00], "an empty compressed message is 0x00 (RFC 7692 7.2.3.6)");
+    server.feed(&wire).unwrap();
+    let events = drain(&mut server);
+    assert_eq!(
+        events,
+        vec![
+            Event::Binary(b"abc".repeat(100).into()),
+            Event::Binary(wsproto::Bytes::new()),
+            Event::Text("after".into())
+        ]
+    );
+}
+
+#[test]
+fn bfinal_block_message_from_rfc_7692() {
+    // RFC 7692 §7.2.3.4: "Hello" compressed with BFINAL set, then an empty stored block; the receiver
+    // appends the tail after the end of the stream and must ignore it, then start afresh.
+    let (_, mut server, _) = pair(Config::default(), Config::default());
+    server.feed(&raw_frame(0xc1, Some(KEY), &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00])).unwrap();
+    server.feed(&raw_frame(0xc1, Some(KEY), &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])).unwrap();
+    assert_eq!(drain(&mut server), vec![Event::Text("Hello".into()), Event::Text("Hello".into())]);
+}
