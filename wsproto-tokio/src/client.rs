@@ -1,12 +1,11 @@
 //! Connecting: `ws://` over TCP, `wss://` over rustls, or a handshake over any stream.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
@@ -15,7 +14,7 @@ use wsproto::handshake::{Accepted as Agreed, ClientHandshake, ClientOutcome, Cli
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::server::with_timeout;
+use crate::server::{read_head_bytes, with_timeout};
 use crate::socket::WebSocket;
 
 /// A TCP stream, or a TLS stream over TCP (`wss://`).
@@ -163,13 +162,6 @@ where
             Ok(None) => {}
             Err(e) => return Err(Error::Response(e)),
         }
-        let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut rb = ReadBuf::uninit(&mut storage);
-        stream.read_buf(&mut rb).await?;
-        if rb.filled().is_empty() {
-            hs.feed_eof();
-        } else {
-            hs.feed(rb.filled());
-        }
+        read_head_bytes(&mut stream, &mut hs).await?;
     }
 }

@@ -96,6 +96,46 @@ where
     with_timeout(timeout, Box::pin(accept_inner(stream, config, hook))).await
 }
 
+/// Either handshake: both take the bytes of an HTTP head as they arrive.
+pub(crate) trait HeadInput {
+    fn feed(&mut self, data: &[u8]);
+    fn feed_eof(&mut self);
+}
+
+impl HeadInput for ServerHandshake {
+    fn feed(&mut self, data: &[u8]) {
+        ServerHandshake::feed(self, data)
+    }
+    fn feed_eof(&mut self) {
+        ServerHandshake::feed_eof(self)
+    }
+}
+
+impl HeadInput for wsproto::handshake::ClientHandshake {
+    fn feed(&mut self, data: &[u8]) {
+        wsproto::handshake::ClientHandshake::feed(self, data)
+    }
+    fn feed_eof(&mut self) {
+        wsproto::handshake::ClientHandshake::feed_eof(self)
+    }
+}
+
+/// One read from `stream` into a handshake (through a small stack buffer: the handshake keeps what it needs).
+pub(crate) async fn read_head_bytes<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    hs: &mut impl HeadInput,
+) -> std::io::Result<()> {
+    let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut rb = ReadBuf::uninit(&mut storage);
+    stream.read_buf(&mut rb).await?;
+    if rb.filled().is_empty() {
+        hs.feed_eof();
+    } else {
+        hs.feed(rb.filled());
+    }
+    Ok(())
+}
+
 pub(crate) async fn with_timeout<T>(
     t: Option<std::time::Duration>,
     fut: impl Future<Output = Result<T, Error>>,
@@ -124,14 +164,7 @@ where
                 return Err(Error::Request(e));
             }
         }
-        let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut rb = ReadBuf::uninit(&mut storage);
-        stream.read_buf(&mut rb).await?;
-        if rb.filled().is_empty() {
-            hs.feed_eof();
-        } else {
-            hs.feed(rb.filled());
-        }
+        read_head_bytes(&mut stream, &mut hs).await?;
     };
     match incoming {
         Incoming::Http(request) => Ok(Accepted::Http(HttpRequest { request, stream })),

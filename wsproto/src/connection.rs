@@ -130,6 +130,23 @@ struct InMessage {
     inflated_total: u64,
 }
 
+impl InMessage {
+    /// The next chunk of this message ([`ReceiveMode::Streaming`]).
+    fn chunk(&mut self, data: Bytes, last: bool) -> Fragment {
+        let first = !self.reported;
+        self.reported = true;
+        Fragment { kind: self.kind, data, first, last }
+    }
+
+    /// The whole message ([`ReceiveMode::Whole`]); text was validated as it arrived.
+    fn whole(kind: DataKind, payload: Bytes) -> Event {
+        match kind {
+            DataKind::Text => Event::Text(Utf8Bytes::from_validated(payload)),
+            DataKind::Binary => Event::Binary(payload),
+        }
+    }
+}
+
 /// The close frame queued for [`Connection::poll_transmit`].
 #[derive(Debug)]
 struct QueuedClose {
@@ -504,13 +521,11 @@ impl Connection {
                 if frame_done {
                     self.frame = None;
                 }
-                let first = !msg.reported;
-                msg.reported = true;
-                let kind = msg.kind;
+                let fragment = msg.chunk(data, last);
                 if last {
                     self.message = None;
                 }
-                Ok(Step::Event(Event::Fragment(Fragment { kind, data, first, last })))
+                Ok(Step::Event(Event::Fragment(fragment)))
             }
             ReceiveMode::Whole => {
                 if !frame_done {
@@ -528,10 +543,7 @@ impl Connection {
                 }
                 let msg = self.message.take().expect("checked above");
                 let payload = msg.buf.freeze();
-                Ok(Step::Event(match msg.kind {
-                    DataKind::Text => Event::Text(Utf8Bytes::from_validated(payload)),
-                    DataKind::Binary => Event::Binary(payload),
-                }))
+                Ok(Step::Event(InMessage::whole(msg.kind, payload)))
             }
         }
     }
@@ -597,13 +609,11 @@ impl Connection {
                     return Ok(if frame_done || used > 0 { Step::Continue } else { Step::NeedMore });
                 }
                 let data = Bytes::from(core::mem::take(&mut msg.inflated));
-                let first = !msg.reported;
-                msg.reported = true;
-                let kind = msg.kind;
+                let fragment = msg.chunk(data, last);
                 if last {
                     self.message = None;
                 }
-                Ok(Step::Event(Event::Fragment(Fragment { kind, data, first, last })))
+                Ok(Step::Event(Event::Fragment(fragment)))
             }
             ReceiveMode::Whole => {
                 if !last {
@@ -611,10 +621,7 @@ impl Connection {
                 }
                 let msg = self.message.take().expect("checked above");
                 let payload = Bytes::from(msg.inflated);
-                Ok(Step::Event(match msg.kind {
-                    DataKind::Text => Event::Text(Utf8Bytes::from_validated(payload)),
-                    DataKind::Binary => Event::Binary(payload),
-                }))
+                Ok(Step::Event(InMessage::whole(msg.kind, payload)))
             }
         }
     }
