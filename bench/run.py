@@ -35,6 +35,16 @@ CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (1024, 16, 64), (16384, 16
 QUICK_CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (65536, 16, 2), (1 << 20, 4, 1)]
 # (label, --kind, --frames)
 KINDS = [("binary", "binary", 1), ("text", "text", 1), ("8 frames", "binary", 8)]
+# permessage-deflate cells: a JSON-like corpus (--kind json), sent pre-compressed by the generator (which offers
+# client_no_context_takeover); the server compresses its echoes with context takeover (as negotiated by default)
+# or without it (the generator also offers server_no_context_takeover). tcp echoes the same JSON uncompressed.
+DEFLATE_CELLS = [(1024, 100, 4), (16384, 16, 2)]
+DEFLATE_KINDS = [("takeover", []), ("no takeover", ["--server-no-context-takeover"])]
+# Servers whose echo negotiates permessage-deflate (the peers' do not: tokio-tungstenite 0.30, fastwebsockets
+# 0.10 and tokio-websockets 0.13 have no permessage-deflate), and tcp as the uncompressed reference.
+DEFLATE_SERVERS = ["tcp", "wsproto", "wsproto-core"]
+# Memory per connection with deflate: (window bits or None for the default 15, no context takeover).
+DEFLATE_MEMORY = [(None, False), (None, True), (9, False), (9, True)]
 CLIENT_CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (65536, 16, 2), (1 << 20, 4, 1)]
 SERVER_CPU, GEN_CPU = "0", "1"
 GEN_SATURATED = 0.9
@@ -106,11 +116,11 @@ def run_json(cmd, timeout):
         return {"error": (p.stderr or p.stdout or "no output").strip()[-300:]}
 
 
-def loadgen(server, size, conns, inflight, kind, frames, args):
+def loadgen(server, size, conns, inflight, kind, frames, args, extra=()):
     cmd = ["taskset", "-c", GEN_CPU, os.path.join(BIN, "loadgen"), "--addr", server.addr,
            "--server-pid", str(server.proc.pid), "--size", str(size), "--conns", str(conns),
            "--inflight", str(inflight), "--kind", kind, "--frames", str(frames), "--warmup", str(args.warmup),
-           "--secs", str(args.secs), "--label", server.name]
+           "--secs", str(args.secs), "--label", server.name, *extra]
     before = cpu_ticks()
     r = run_json(cmd, timeout=args.warmup + args.secs + 30)
     after = cpu_ticks()
@@ -181,6 +191,72 @@ def run_matrix(args, results):
     finally:
         for s in servers.values():
             s.stop()
+
+
+def deflate_cells(args):
+    if args.deflate_cells:
+        return [tuple(int(x) for x in c.split(":")) for c in args.deflate_cells.split(",")]
+    if args.cells:
+        return [c for c in DEFLATE_CELLS if c in matrix_cells(args)]
+    return DEFLATE_CELLS
+
+
+def run_deflate(args, results):
+    """The permessage-deflate cells: wsproto (and wsproto-core) with --deflate, tcp with the same JSON plain."""
+    cells = deflate_cells(args)
+    names = [n for n in args.servers if n in DEFLATE_SERVERS]
+    if not cells or not names:
+        return
+    servers = {name: Server(name) for name in names}
+    try:
+        for (size, conns, inflight) in cells:
+            for (label, extra) in DEFLATE_KINDS:
+                key = (size, conns, inflight, label)
+                for rep in range(args.repeats):
+                    order = list(servers)
+                    order = order[rep % len(order):] + order[:rep % len(order)]
+                    for name in order:
+                        srv = servers[name]
+                        if name == "tcp" and label != DEFLATE_KINDS[0][0]:
+                            continue  # the uncompressed reference does not depend on the deflate options
+                        flags = [] if name == "tcp" else ["--deflate", *extra]
+                        r = loadgen(srv, size, conns, inflight, "json", 1, args, flags)
+                        if "error" in r:
+                            log(f"  deflate {name} {size_label(size)} ({conns},{inflight}) {label}: {r['error']}")
+                            srv.restart()
+                        results.setdefault(key, {}).setdefault(name, []).append(r)
+                meds = {n: median(results[key].get(n, []), "msgs_per_s") for n in servers}
+                log(f"deflate {size_label(size)} ({conns},{inflight}) {label}: "
+                    + ", ".join(f"{SHORT[n]} {fmt_rate(v)}" for n, v in meds.items() if v is not None))
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def run_deflate_memory(args):
+    """Server RSS per connection after one compressed message each way (both codecs exist), wsproto only."""
+    rows = []
+    if "wsproto" not in args.servers:
+        return rows
+    for (bits, no_takeover) in [(None, None)] + DEFLATE_MEMORY:
+        srv = Server("wsproto")
+        try:
+            cmd = [os.path.join(BIN, "idle-conns"), "--addr", srv.addr, "--server-pid", str(srv.proc.pid),
+                   "--conns", str(args.deflate_conns), "--label", "wsproto"]
+            if no_takeover is not None:
+                cmd.append("--deflate")
+            if bits:
+                cmd += ["--deflate-bits", str(bits)]
+            if no_takeover:
+                cmd.append("--no-context-takeover")
+            r = run_json(cmd, timeout=300)
+        finally:
+            srv.stop()
+        r.update({"bits": bits or 15, "deflate": no_takeover is not None, "no_takeover": bool(no_takeover)})
+        rows.append(r)
+        log(f"deflate memory bits={bits} no_takeover={no_takeover}: "
+            f"{r.get('bytes_per_conn_after_echo', r.get('error'))} B/conn")
+    return rows
 
 
 def run_clients(args):
@@ -293,9 +369,12 @@ def cell_rows(results, key, name):
     return results.get(key, {}).get(name, [])
 
 
-def render(args, results, clients, memory, allocs, crit, started):
-    cells = matrix_cells(args)
-    kinds = matrix_kinds(args)
+def render(args, results, clients, memory, allocs, crit, started, dres=None, dmem=None, prior_header=None):
+    dres, dmem = dres or {}, dmem or []
+    # The cells and kinds that have results (with --merge, earlier runs' too), in the matrix's order.
+    cells = [c for c in CELLS + [c for c in matrix_cells(args) if c not in CELLS]
+             if any(c + (k[0],) in results for k in KINDS)]
+    kinds = [k for k in KINDS if any(c + (k[0],) in results for c in cells)]
     env_cc = open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip()
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -319,6 +398,9 @@ def render(args, results, clients, memory, allocs, crit, started):
              f"{os.cpu_count()} × {cpu_model}.")
     net = (f"private network namespace, `{env_cc}` congestion control" if args.netns
            else f"**host loopback** (no namespace; congestion control `{env_cc}`)")
+    if prior_header:
+        L.append(f"Merged (`--merge`) with the raw results of an earlier run for every section this run did not "
+                 f"measure; that run: {prior_header}")
     L.append(f"Network: {net}. Servers pinned to CPU {SERVER_CPU} (current-thread tokio runtime), load generator "
              f"to CPU {GEN_CPU}. Each cell: {args.repeats} runs of {args.warmup} s warm-up + {args.secs} s, "
              f"servers interleaved; medians. Ratios are between medians of this run — not absolute claims.")
@@ -399,6 +481,9 @@ def render(args, results, clients, memory, allocs, crit, started):
                     if s != "tcp":
                         row.append(fmt_ratio(ratio(t, med[(key, s)]["server_us_per_msg"])))
             L.append("| " + " | ".join(row) + " |")
+
+    if dres or dmem:
+        render_deflate(L, args, dres, dmem)
 
     if clients:
         L.append("")
@@ -557,6 +642,110 @@ def render(args, results, clients, memory, allocs, crit, started):
     return "\n".join(L)
 
 
+def render_deflate(L, args, dres, dmem):
+    L.append("")
+    L.append("## permessage-deflate")
+    L.append("")
+    if dres:
+        L.append("A JSON-like corpus (an array of records with ids, names, e-mails, tags, scores and short sentences; "
+                 "`--kind json`). The generator offers `permessage-deflate; client_no_context_takeover; "
+                 "client_max_window_bits` and sends every message pre-compressed (raw deflate, level 6, sync flush, "
+                 "`00 00 ff ff` stripped; one frame with RSV1), compressed once and resent verbatim; it inflates every "
+                 "echo (one inflater per connection, honouring the server's context takeover) and compares it in "
+                 "full. **takeover**: the server keeps its compression context (the default answer), so it compresses "
+                 "each echo against the previous identical one — a best case, its echoes are a few bytes. **no "
+                 "takeover**: the generator also offers `server_no_context_takeover`, so every echo is compressed "
+                 "from scratch, as distinct messages would be. `tcp` echoes the same JSON uncompressed: the ceiling "
+                 "for that payload size. Wire/payload: frame bytes on the wire (headers included) over payload bytes, "
+                 "client→server and server→client. The peers' echo servers have no permessage-deflate "
+                 "(tokio-tungstenite 0.30, fastwebsockets 0.10, tokio-websockets 0.13): n/a.")
+        L.append("")
+        peers = [p for p in PEERS if p in args.servers]
+        dservers = [n for n in DEFLATE_SERVERS if n != "tcp" and any(n in v for v in dres.values())]
+        hdr = ["payload (C, P)", "server context", "tcp (plain) msgs/s"]
+        for n in dservers:
+            hdr += [f"{SHORT[n]} msgs/s", f"{SHORT[n]}/tcp", f"{SHORT[n]} µs/msg (tcp)", "wire/payload c→s",
+                    "wire/payload s→c"]
+        hdr += [SHORT[p] for p in peers] + ["generator CPU"]
+        L.append("| " + " | ".join(hdr) + " |")
+        L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
+        cells = sorted({k[:3] for k in dres}, key=lambda c: (c[0], -c[1]))
+        for cell in cells:
+            tcp_rows = [r for r in dres.get(cell + (DEFLATE_KINDS[0][0],), {}).get("tcp", []) if "error" not in r]
+            tcp = median(tcp_rows, "msgs_per_s")
+            tcp_us = median(tcp_rows, "server_us_per_msg")
+            for (label, _) in DEFLATE_KINDS:
+                key = cell + (label,)
+                if key not in dres:
+                    continue
+                row = [f"{size_label(cell[0])} deflate ({cell[1]}, {cell[2]})", label, fmt_rate(tcp)]
+                gens = [median(tcp_rows, "gen_cpu")]
+                for n in dservers:
+                    allr = dres[key].get(n, [])
+                    rows = [r for r in allr if "error" not in r]
+                    m = median(rows, "msgs_per_s")
+                    g = median(rows, "gen_cpu")
+                    gens.append(g)
+                    mark = ""
+                    if g is not None and g >= GEN_SATURATED:
+                        mark += "†"
+                    if max(median(rows, "others_cpu0") or 0, median(rows, "others_cpu1") or 0) >= CONTENDED:
+                        mark += "~"
+                    if len(allr) != len(rows):
+                        mark += f" ({len(allr) - len(rows)} failed)"
+                    u = median(rows, "server_us_per_msg")
+                    c2s, s2c = median(rows, "ratio_c2s"), median(rows, "ratio_s2c")
+                    row += [fmt_rate(m) + mark, fmt_ratio(ratio(m, tcp)),
+                            ("—" if u is None else f"{u:.3g}") + ("" if tcp_us is None else f" ({tcp_us:.3g})"),
+                            "—" if c2s is None else f"{c2s:.3f}", "—" if s2c is None else f"{s2c:.3f}"]
+                row += ["n/a"] * len(peers)
+                gens = [x for x in gens if x is not None]
+                row.append(f"{min(gens):.2f}–{max(gens):.2f}" if gens else "—")
+                L.append("| " + " | ".join(row) + " |")
+        L.append("")
+    if dmem:
+        n = next((m.get("conns") for m in dmem if m.get("conns")), args.deflate_conns)
+        L.append(f"Memory per connection with permessage-deflate (wsproto): server RSS delta (`/proc/PID/statm`) / "
+                 f"{n} connections, each after its handshake and then after one 1 KiB JSON message sent compressed "
+                 "and echoed compressed (`idle-conns --deflate`), so both of the server's codecs exist. Window 9: the "
+                 "client offers `server_max_window_bits=9; client_max_window_bits=9`; no takeover: "
+                 "`server_no_context_takeover; client_no_context_takeover` (the generator always offers the latter; "
+                 "with takeover the server keeps its own context). The first row is the same measurement without "
+                 "deflate (a 16 B binary echo).")
+        L.append("")
+        L.append("| deflate | window bits | context takeover | negotiated | RSS bytes / connection after handshake | "
+                 "RSS bytes / connection after one compressed echo |")
+        L.append("|---|--:|---|---|--:|--:|")
+        for m in dmem:
+            a, b = m.get("bytes_per_idle_conn"), m.get("bytes_per_conn_after_echo")
+            if "error" in m:
+                b = None
+            L.append(f"| {'yes' if m['deflate'] else 'no'} | {m['bits'] if m['deflate'] else '—'} | "
+                     f"{('none' if m['no_takeover'] else 'server') if m['deflate'] else '—'} | "
+                     f"`{m.get('deflate_params') or m.get('error', '—')}` | {'—' if a is None else f'{a:,.0f}'} | "
+                     f"{'—' if b is None else f'{b:,.0f}'} |")
+        L.append("")
+
+
+def load_prior(path):
+    """Raw results of an earlier run (target/bench-results.json), keys back to tuples."""
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        return None
+
+    def keys(m):
+        out = {}
+        for k, v in (m or {}).items():
+            size, conns, inflight, label = k.split(" ", 3)
+            out[(int(size), int(conns), int(inflight), label)] = v
+        return out
+    d["matrix"] = keys(d.get("matrix"))
+    d["deflate"] = keys(d.get("deflate"))
+    return d
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--secs", type=float, default=1.5, help="measurement window per run (s)")
@@ -572,6 +761,15 @@ def main():
     ap.add_argument("--no-clients", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-criterion", action="store_true")
+    ap.add_argument("--deflate-cells", default="",
+                    help="permessage-deflate cells SIZE:C:P (default " +
+                    ",".join(":".join(map(str, c)) for c in DEFLATE_CELLS) + ", or those of them in --cells)")
+    ap.add_argument("--deflate-conns", type=int, default=1000, help="connections for the deflate memory table")
+    ap.add_argument("--no-deflate", action="store_true", help="skip the permessage-deflate cells and memory")
+    ap.add_argument("--deflate-only", action="store_true",
+                    help="only the permessage-deflate cells and memory (use with --merge to keep the other sections)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the earlier raw results (--json) of every cell and section this run does not measure")
     ap.add_argument("--netns", default="", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-results.json"),
@@ -589,23 +787,50 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     if not args.netns:
         log("WARNING: not in a private network namespace (use bench/run.sh): results use the host's loopback.")
-    results, clients, memory, allocs, crit = {}, [], [], [], []
+    results, clients, memory, allocs, crit, dres, dmem = {}, [], [], [], [], {}, []
+    prior = load_prior(args.json) if args.merge else None
+    if args.merge and prior is None:
+        log(f"WARNING: --merge: no earlier results in {args.json}; writing this run's only.")
+    prior_header = None
+    if prior is not None:
+        try:
+            with open(args.out) as f:
+                prior_header = next((l.strip() for l in f if l.startswith("Generated by")), None)
+        except OSError:
+            pass
     t0 = time.time()
-    run_matrix(args, results)
-    if not args.no_clients:
-        clients = run_clients(args)
-    if not args.no_memory:
-        memory = run_memory(args)
-        allocs = run_allocs(args)
-    if not args.no_criterion:
-        crit = run_criterion(args)
-    text = render(args, results, clients, memory, allocs, crit, started)
+    if not args.deflate_only:
+        run_matrix(args, results)
+        if not args.no_clients:
+            clients = run_clients(args)
+        if not args.no_memory:
+            memory = run_memory(args)
+            allocs = run_allocs(args)
+        if not args.no_criterion:
+            crit = run_criterion(args)
+    if not args.no_deflate:
+        run_deflate(args, dres)
+        if not args.no_memory:
+            dmem = run_deflate_memory(args)
+    if prior is not None:
+        for k, v in prior["matrix"].items():
+            results.setdefault(k, v)
+        for k, v in prior["deflate"].items():
+            dres.setdefault(k, v)
+        clients = clients or prior.get("clients", [])
+        memory = memory or prior.get("memory", [])
+        allocs = allocs or prior.get("allocs", [])
+        crit = crit or prior.get("criterion", [])
+        dmem = dmem or prior.get("deflate_memory", [])
+    text = render(args, results, clients, memory, allocs, crit, started, dres, dmem, prior_header)
     with open(args.out, "w") as f:
         f.write(text)
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"matrix": {" ".join(map(str, k)): v for k, v in results.items()}, "clients": clients,
-                   "memory": memory, "allocs": allocs, "criterion": crit}, f, indent=1)
+                   "memory": memory, "allocs": allocs, "criterion": crit,
+                   "deflate": {" ".join(map(str, k)): v for k, v in dres.items()}, "deflate_memory": dmem},
+                  f, indent=1)
     splicer = os.path.join(ROOT, "scripts", "update-readme.py")
     if os.path.exists(splicer) and os.path.abspath(args.out) == os.path.join(ROOT, "bench", "RESULTS.md"):
         subprocess.run([sys.executable, splicer], cwd=ROOT)

@@ -13,7 +13,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use flate2::{Decompress, FlushDecompress};
 use wsproto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsproto::{DeflateConfig, DeflateParams};
 
 use crate::util::{proc_cpu, self_cpu, thread_cpu};
 use crate::wire::{self, Kind};
@@ -50,6 +52,22 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// Count only this thread's CPU time (in-process benchmarks), not the whole process's.
     pub thread_cpu_only: bool,
+    /// Negotiate permessage-deflate with this offer (see [`deflate_offer`]) and send the message pre-compressed
+    /// (RSV1, one frame, compressed once: our side has no context takeover); the echoes are inflated (with
+    /// the server's context takeover) and compared in full.
+    pub deflate: Option<DeflateConfig>,
+}
+
+/// The generator's permessage-deflate offer: `client_no_context_takeover` always (each pre-compressed message
+/// stands alone), plus `server_no_context_takeover` and both window limits if asked for; without `bits` the
+/// offer is `permessage-deflate; client_no_context_takeover; client_max_window_bits`.
+pub fn deflate_offer(server_no_context_takeover: bool, bits: Option<u8>) -> DeflateConfig {
+    let mut c = DeflateConfig::default();
+    c.client_no_context_takeover = true;
+    c.server_no_context_takeover = server_no_context_takeover;
+    c.server_max_window_bits = bits;
+    c.client_max_window_bits = bits;
+    c
 }
 
 /// What a run measured (over the window).
@@ -65,6 +83,12 @@ pub struct Report {
     pub server_cpu: Option<f64>,
     /// `recv` and `send` calls of the generator.
     pub syscalls: u64,
+    /// Bytes received (frames as on the wire) over the window.
+    pub rx_bytes: u64,
+    /// Bytes on the wire of one sent message (headers included).
+    pub msg_wire_len: usize,
+    /// The negotiated permessage-deflate parameters, if any.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// The window's start and end, for callers that measure something else over it (allocations).
@@ -78,9 +102,19 @@ pub enum Mark {
 
 /// Opens a WebSocket connection by hand: TCP, `TCP_NODELAY`, the request, a checked 101 response.
 pub fn connect_ws(addr: SocketAddr) -> io::Result<TcpStream> {
+    connect_ws_with(addr, None).map(|(s, _)| s)
+}
+
+/// [`connect_ws`], offering permessage-deflate as `deflate` says; the server's answer must accept it and is
+/// validated against the offer (RFC 7692 §7.1).
+pub fn connect_ws_with(
+    addr: SocketAddr,
+    deflate: Option<&DeflateConfig>,
+) -> io::Result<(TcpStream, Option<DeflateParams>)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
-    s.write_all(&wire::handshake_request(&addr.to_string()))?;
+    let offer = deflate.map(DeflateConfig::offer);
+    s.write_all(&wire::handshake_request_with(&addr.to_string(), offer.as_deref()))?;
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 1024];
     loop {
@@ -94,7 +128,14 @@ pub fn connect_ws(addr: SocketAddr) -> io::Result<TcpStream> {
             if end != head.len() {
                 return Err(io::Error::other("bytes after the 101 response before any frame was sent"));
             }
-            return Ok(s);
+            let ext = wire::response_extensions(&head[..end]);
+            let params = match (deflate, ext) {
+                (None, None) => None,
+                (None, Some(e)) => return Err(io::Error::other(format!("extension {e:?} not offered"))),
+                (Some(_), None) => return Err(io::Error::other("the server declined permessage-deflate")),
+                (Some(cfg), Some(e)) => Some(cfg.accept_response(&e).map_err(io::Error::other)?),
+            };
+            return Ok((s, params));
         }
         if head.len() > 16 * 1024 {
             return Err(io::Error::other("handshake response too long"));
@@ -123,6 +164,10 @@ struct Conn {
     /// Payload bytes of the current message so far.
     msg_off: usize,
     msg_started: bool,
+    /// Deflate mode: whether the current echo is compressed, its payload so far, and the inflater.
+    rsv1: bool,
+    zbuf: Vec<u8>,
+    inflater: Option<Decompress>,
 }
 
 struct Engine<'a> {
@@ -133,6 +178,10 @@ struct Engine<'a> {
     recvbuf: Vec<u8>,
     total: u64,
     syscalls: u64,
+    rx_bytes: u64,
+    /// Deflate mode: the server resets its compressor after each message; the inflated echo.
+    server_reset: bool,
+    inflated: Vec<u8>,
 }
 
 fn errno() -> io::Error {
@@ -142,7 +191,7 @@ fn errno() -> io::Error {
 impl Engine<'_> {
     fn read(&mut self, c: &mut Conn) -> Result<(), String> {
         for _ in 0..16 {
-            if c.in_frame && c.left > TRUNC_MIN {
+            if c.in_frame && c.left > TRUNC_MIN && c.inflater.is_none() {
                 let want = c.left - SAMPLE;
                 // SAFETY: with MSG_TRUNC the kernel drops up to `want` bytes without writing to the buffer.
                 let r = unsafe { libc::recv(c.fd, std::ptr::null_mut(), want, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
@@ -158,6 +207,7 @@ impl Engine<'_> {
                     return Err("the server closed the connection".into());
                 }
                 let r = r as usize;
+                self.rx_bytes += r as u64;
                 c.left -= r;
                 c.frame_off += r;
                 c.msg_off += r;
@@ -181,8 +231,9 @@ impl Engine<'_> {
                 return Err("the server closed the connection".into());
             }
             let r = r as usize;
+            self.rx_bytes += r as u64;
             let data = std::mem::take(&mut self.recvbuf);
-            let res = self.parse(c, &data[..r]);
+            let res = if c.inflater.is_some() { self.parse_deflate(c, &data[..r]) } else { self.parse(c, &data[..r]) };
             self.recvbuf = data;
             res?;
             if r < self.recvbuf.len() {
@@ -256,6 +307,98 @@ impl Engine<'_> {
                 self.frame_end(c)?;
             }
         }
+        Ok(())
+    }
+
+    /// Deflate mode: every echo's frames are collected (unmasked if need be) and the message inflated when it
+    /// ends, then compared in full with what was sent. An echo without RSV1 is compared as it is.
+    fn parse_deflate(&mut self, c: &mut Conn, data: &[u8]) -> Result<(), String> {
+        let mut i = 0;
+        while i < data.len() {
+            if !c.in_frame {
+                let take = (MAX_HEADER_LEN - c.hlen).min(data.len() - i);
+                c.hdr[c.hlen..c.hlen + take].copy_from_slice(&data[i..i + take]);
+                let (h, n) = match FrameHeader::parse(&c.hdr[..c.hlen + take]) {
+                    Ok(Some(x)) => x,
+                    Ok(None) => {
+                        c.hlen += take;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(format!("bad frame header from the server: {e}")),
+                };
+                i += n - c.hlen;
+                c.hlen = 0;
+                let first = !c.msg_started;
+                if h.rsv & 0x3 != 0 || (!first && h.rsv != 0) {
+                    return Err(format!("reserved bits {:#x} on an echo frame", h.rsv));
+                }
+                self.header(c, h)?;
+                if first {
+                    c.rsv1 = h.rsv & 0x4 != 0;
+                }
+                if c.zbuf.len() + c.left > 2 * self.opts.size + 1024 {
+                    return Err("compressed echo far longer than the message sent".into());
+                }
+                if c.left == 0 {
+                    self.deflate_frame_end(c)?;
+                }
+                continue;
+            }
+            let take = c.left.min(data.len() - i);
+            let start = c.zbuf.len();
+            c.zbuf.extend_from_slice(&data[i..i + take]);
+            if let Some(key) = c.mask {
+                wsproto::mask::apply_mask(&mut c.zbuf[start..], key, c.frame_off);
+            }
+            c.left -= take;
+            c.frame_off += take;
+            i += take;
+            if c.left == 0 {
+                self.deflate_frame_end(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deflate_frame_end(&mut self, c: &mut Conn) -> Result<(), String> {
+        c.in_frame = false;
+        if !c.fin {
+            return Ok(());
+        }
+        let size = self.opts.size;
+        let got: &[u8] = if c.rsv1 {
+            c.zbuf.extend_from_slice(&[0, 0, 0xff, 0xff]);
+            let d = c.inflater.as_mut().expect("deflate mode");
+            let out = &mut self.inflated;
+            out.clear();
+            let mut input = &c.zbuf[..];
+            while !input.is_empty() {
+                let before = d.total_in();
+                d.decompress_vec(input, out, FlushDecompress::Sync).map_err(|e| format!("inflate: {e}"))?;
+                let used = (d.total_in() - before) as usize;
+                input = &input[used..];
+                if out.len() > size {
+                    return Err(format!("echo inflates to more than the {size} bytes sent"));
+                }
+                if used == 0 && !input.is_empty() {
+                    return Err("inflate made no progress".into());
+                }
+            }
+            if self.server_reset {
+                d.reset(false);
+            }
+            out
+        } else {
+            &c.zbuf
+        };
+        if got != &self.expected[..] {
+            return Err(format!("echo of {} bytes differs from the {size} bytes sent", got.len()));
+        }
+        c.zbuf.clear();
+        c.msg_off = 0;
+        c.msg_started = false;
+        self.total += 1;
+        c.owed += self.msg_len;
         Ok(())
     }
 
@@ -389,14 +532,33 @@ pub fn run(opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<Report, String>
         return Err("need at least one connection and one message in flight".into());
     }
     let expected = wire::payload(opts.size, opts.kind);
-    let message = wire::client_message(&expected, opts.kind, opts.frames);
+    let mut params = None;
+    let mut streams = Vec::with_capacity(opts.conns);
+    for _ in 0..opts.conns {
+        let (stream, p) =
+            connect_ws_with(opts.addr, opts.deflate.as_ref()).map_err(|e| format!("connect {}: {e}", opts.addr))?;
+        if params.is_some() && params != p {
+            return Err("the server negotiated different deflate parameters on different connections".into());
+        }
+        params = p;
+        streams.push(stream);
+    }
+    let message = match params {
+        Some(p) => {
+            if opts.frames != 1 {
+                return Err("deflate mode sends one frame per message".into());
+            }
+            let z = wire::deflate_payload(&expected, p.client_max_window_bits, 6);
+            wire::client_compressed_message(&z, opts.kind)
+        }
+        None => wire::client_message(&expected, opts.kind, opts.frames),
+    };
     let msg_len = message.len();
     // P + 1 copies: `owed` (at most P messages) fits after any start position in the first copy.
     let sendbuf: Vec<u8> = message.iter().copied().cycle().take(msg_len * (opts.inflight + 1)).collect();
 
     let mut conns = Vec::with_capacity(opts.conns);
-    for _ in 0..opts.conns {
-        let stream = connect_ws(opts.addr).map_err(|e| format!("connect {}: {e}", opts.addr))?;
+    for stream in streams {
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
         let fd = stream.as_raw_fd();
         conns.push(Conn {
@@ -414,6 +576,10 @@ pub fn run(opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<Report, String>
             frame_off: 0,
             msg_off: 0,
             msg_started: false,
+            rsv1: false,
+            zbuf: Vec::new(),
+            // A 15-bit window inflates whatever window the server uses.
+            inflater: params.map(|_| Decompress::new(false)),
         });
     }
     // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
@@ -428,8 +594,23 @@ pub fn run(opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<Report, String>
             return Err(format!("epoll_ctl: {}", errno()));
         }
     }
-    let mut eng = Engine { opts, expected, sendbuf, msg_len, recvbuf: vec![0u8; RECV_BUF], total: 0, syscalls: 0 };
-    let result = event_loop(&mut eng, ep, &mut conns, mark);
+    let mut eng = Engine {
+        opts,
+        expected,
+        sendbuf,
+        msg_len,
+        recvbuf: vec![0u8; RECV_BUF],
+        total: 0,
+        syscalls: 0,
+        rx_bytes: 0,
+        server_reset: params.is_some_and(|p| p.server_no_context_takeover),
+        inflated: Vec::with_capacity(opts.size + 64),
+    };
+    let result = event_loop(&mut eng, ep, &mut conns, mark).map(|mut r| {
+        r.msg_wire_len = msg_len;
+        r.deflate = params;
+        r
+    });
     // SAFETY: closing our epoll descriptor.
     unsafe { libc::close(ep) };
     drop(conns);
@@ -453,7 +634,7 @@ fn event_loop(eng: &mut Engine<'_>, ep: i32, conns: &mut [Conn], mark: &mut dyn 
     let warm_end = start + opts.warmup;
     let end = warm_end + opts.secs;
     let mut in_window = false;
-    let (mut t0, mut msgs0, mut cpu0, mut srv0, mut sys0) = (start, 0, 0.0, None, 0);
+    let (mut t0, mut msgs0, mut cpu0, mut srv0, mut sys0, mut rx0) = (start, 0, 0.0, None, 0, 0);
     let mut last_total = 0;
     let mut last_progress = start;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
@@ -467,6 +648,7 @@ fn event_loop(eng: &mut Engine<'_>, ep: i32, conns: &mut [Conn], mark: &mut dyn 
             cpu0 = cpu(opts);
             srv0 = opts.server_pid.and_then(proc_cpu);
             sys0 = eng.syscalls;
+            rx0 = eng.rx_bytes;
         }
         if in_window && (now >= end || eng.total - msgs0 >= opts.max_msgs) {
             let secs = t0.elapsed().as_secs_f64();
@@ -476,7 +658,16 @@ fn event_loop(eng: &mut Engine<'_>, ep: i32, conns: &mut [Conn], mark: &mut dyn 
                 _ => None,
             };
             mark(Mark::End);
-            return Ok(Report { msgs: eng.total - msgs0, secs, gen_cpu, server_cpu, syscalls: eng.syscalls - sys0 });
+            return Ok(Report {
+                msgs: eng.total - msgs0,
+                secs,
+                gen_cpu,
+                server_cpu,
+                syscalls: eng.syscalls - sys0,
+                rx_bytes: eng.rx_bytes - rx0,
+                msg_wire_len: 0,
+                deflate: None,
+            });
         }
         if eng.total != last_total {
             last_total = eng.total;

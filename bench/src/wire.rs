@@ -12,6 +12,8 @@ pub enum Kind {
     Text,
     /// Text mixing 1- to 4-byte code points.
     TextMixed,
+    /// JSON-like text (an array of objects with ids, names, tags, text): the permessage-deflate corpus.
+    Json,
 }
 
 impl Kind {
@@ -21,6 +23,7 @@ impl Kind {
             "binary" => Kind::Binary,
             "text" => Kind::Text,
             "text-mixed" => Kind::TextMixed,
+            "json" => Kind::Json,
             _ => return None,
         })
     }
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Binary => "binary",
             Kind::Text => "text",
             Kind::TextMixed => "text-mixed",
+            Kind::Json => "json",
         }
     }
 
@@ -61,7 +65,96 @@ pub fn payload(len: usize, kind: Kind) -> Vec<u8> {
             }
             s.into_bytes()
         }
+        Kind::Json => json_corpus(len),
     }
+}
+
+/// A deterministic JSON-like text of exactly `len` bytes: an array of records with ids, names, tags, scores
+/// and short sentences drawn from small vocabularies with a simple LCG (repetitive like real API responses,
+/// not trivially so), closed with `]` and padded with spaces before it to the exact length.
+fn json_corpus(len: usize) -> Vec<u8> {
+    const FIRST: [&str; 12] =
+        ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"];
+    const LAST: [&str; 8] = ["smith", "jones", "garcia", "miller", "davis", "lopez", "wilson", "moore"];
+    const TAGS: [&str; 10] =
+        ["admin", "beta", "mobile", "eu-west", "us-east", "premium", "trial", "staff", "api", "web"];
+    const WORDS: [&str; 16] = [
+        "the", "order", "was", "shipped", "to", "customer", "after", "payment", "cleared", "and", "stock", "updated",
+        "invoice", "sent", "pending", "review",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut out = String::with_capacity(len + 512);
+    out.push('[');
+    let mut id = 100_000;
+    while out.len() < len {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        let (f, l) = (FIRST[rnd(FIRST.len())], LAST[rnd(LAST.len())]);
+        let tags: Vec<String> = (0..1 + rnd(3)).map(|_| format!("\"{}\"", TAGS[rnd(TAGS.len())])).collect();
+        let text: Vec<&str> = (0..4 + rnd(8)).map(|_| WORDS[rnd(WORDS.len())]).collect();
+        out.push_str(&format!(
+            "{{\"id\":{id},\"name\":\"{f} {l}\",\"email\":\"{f}.{l}@example.com\",\"active\":{},\
+             \"score\":{}.{:02},\"tags\":[{}],\"text\":\"{}\"}}",
+            rnd(2) == 0,
+            rnd(1000),
+            rnd(100),
+            tags.join(","),
+            text.join(" ")
+        ));
+        id += 1 + rnd(7);
+    }
+    // Cut to `len - 1` at a char boundary (all ASCII) and close the array; tiny sizes are just spaces.
+    let mut b = out.into_bytes();
+    if len == 0 {
+        return Vec::new();
+    }
+    b.truncate(len - 1);
+    b.push(b']');
+    if len == 1 {
+        b[0] = b' ';
+    }
+    b
+}
+
+/// The compressed payload of one message for permessage-deflate with no client context takeover: raw deflate
+/// of `payload` with a `window_bits` window (9–15; zlib cannot do 8), sync-flushed, the trailing `00 00 ff ff`
+/// removed (RFC 7692 §7.2.1). Independent of any earlier message, so it can be sent again verbatim.
+pub fn deflate_payload(payload: &[u8], window_bits: u8, level: u32) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new_with_window_bits(Compression::new(level), false, window_bits.clamp(9, 15));
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    let mut input = payload;
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity());
+        }
+        let before = c.total_in();
+        c.compress_vec(input, &mut out, FlushCompress::Sync).expect("deflate");
+        input = &input[(c.total_in() - before) as usize..];
+        if input.is_empty() && out.ends_with(&[0, 0, 0xff, 0xff]) && out.len() < out.capacity() {
+            break;
+        }
+    }
+    out.truncate(out.len() - 4);
+    out
+}
+
+/// One compressed message as a client sends it: a single masked frame with RSV1 set carrying `compressed`.
+pub fn client_compressed_message(compressed: &[u8], kind: Kind) -> Vec<u8> {
+    let opcode = if kind.is_text() { OpCode::Text } else { OpCode::Binary };
+    let key = [0x5a, 0xc3, 0x3c, 0x96];
+    let h = FrameHeader { fin: true, rsv: 0x4, opcode, mask: Some(key), payload_len: compressed.len() as u64 };
+    let mut out = Vec::with_capacity(compressed.len() + MAX_HEADER_LEN);
+    h.write_to(&mut out);
+    let start = out.len();
+    out.extend_from_slice(compressed);
+    apply_mask(&mut out[start..], key, 0);
+    out
 }
 
 /// One message as a client sends it: `frames` masked frames (the first with the data opcode, the rest
@@ -95,11 +188,29 @@ pub const CLIENT_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The client's opening handshake request.
 pub fn handshake_request(host: &str) -> Vec<u8> {
+    handshake_request_with(host, None)
+}
+
+/// The client's opening handshake request, offering `extensions` (a `Sec-WebSocket-Extensions` value) if given.
+pub fn handshake_request_with(host: &str, extensions: Option<&str>) -> Vec<u8> {
+    let ext = extensions.map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n")).unwrap_or_default();
     format!(
         "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n"
     )
     .into_bytes()
+}
+
+/// The `Sec-WebSocket-Extensions` values of a response head, joined with `, `, if any.
+pub fn response_extensions(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let vals: Vec<&str> = text
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, v)| v.trim())
+        .collect();
+    (!vals.is_empty()).then(|| vals.join(", "))
 }
 
 /// Checks a complete response head: status 101 and the right `Sec-WebSocket-Accept`.
@@ -152,7 +263,7 @@ mod tests {
 
     #[test]
     fn messages_decode_with_the_core() {
-        for kind in [Kind::Binary, Kind::Text, Kind::TextMixed] {
+        for kind in [Kind::Binary, Kind::Text, Kind::TextMixed, Kind::Json] {
             for (len, frames) in [(16, 1), (16, 8), (1000, 8), (70_000, 3), (0, 1), (5, 8)] {
                 let p = payload(len, kind);
                 assert_eq!(p.len(), len);
@@ -165,6 +276,23 @@ mod tests {
                     e => panic!("{e:?}"),
                 };
                 assert_eq!(got, p, "{kind:?} {len} {frames}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_corpus_is_exact_and_inflates_back() {
+        for len in [0, 1, 2, 16, 1024, 16384, 70_000] {
+            let p = payload(len, Kind::Json);
+            assert_eq!(p.len(), len);
+            assert!(std::str::from_utf8(&p).is_ok());
+            for bits in [9, 15] {
+                let mut z = deflate_payload(&p, bits, 6);
+                z.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                let mut d = flate2::Decompress::new(false);
+                let mut out = Vec::with_capacity(len + 64);
+                d.decompress_vec(&z, &mut out, flate2::FlushDecompress::Sync).unwrap();
+                assert_eq!(out, p, "{len} {bits}");
             }
         }
     }

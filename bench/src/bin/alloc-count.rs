@@ -199,6 +199,7 @@ fn main() {
                 max_msgs: u64::MAX,
                 server_pid: None,
                 thread_cpu_only: true,
+                deflate: None,
             };
             (server.to_string(), loadgen::run(&opts, &mut mark))
         }
