@@ -28,13 +28,15 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-30}"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 JOBS="${FUZZ_JOBS:-2}"
 ALL_TARGETS="frame_header utf8 mask server_connection client_connection server_handshake client_handshake roundtrip"
+ALL_TARGETS+=" deflate_params inflate roundtrip_deflate"
 read -r -a TARGETS <<< "${FUZZ_TARGETS:-$ALL_TARGETS}"
 
 # Longest generated input per target: the byte-stream targets need room for several frames or a head plus
-# a body (a client's chunked rejection body is only cut off past 4 KiB).
+# a body (a client's chunked rejection body is only cut off past 4 KiB); the deflate targets' scripts expand
+# a few bytes into whole messages, 8 KiB is plenty.
 max_len() {
   case "$1" in
-    server_connection|client_connection|roundtrip) echo 8192 ;;
+    server_connection|client_connection|roundtrip|inflate|roundtrip_deflate) echo 8192 ;;
     server_handshake|client_handshake) echo 16384 ;;
     *) echo 4096 ;;
   esac

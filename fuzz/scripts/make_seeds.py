@@ -133,3 +133,33 @@ for i in range(3):
     write("mask", f"random-{i}", bytes(random.randrange(256) for _ in range(40 + 40 * i)))
 for i in range(6):
     write("roundtrip", f"random-{i}", bytes(random.randrange(256) for _ in range(64 << i)))
+
+# permessage-deflate negotiation (deflate_params): `>` + an offered element, `<` + an answered element; the rest of
+# the seeds there and for inflate / roundtrip_deflate are `arbitrary` bytes (random here, plus the found-* files,
+# which came from fuzzing and are kept by hand: this script neither writes nor deletes them).
+OFFERS = [
+    "permessage-deflate",
+    "permessage-deflate; client_max_window_bits",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; "
+    "client_max_window_bits=9",
+    'PerMessage-Deflate ; server_max_window_bits="10" ; client_max_window_bits = 12',
+    "permessage-deflate; server_max_window_bits",  # declined: needs a value
+    "permessage-deflate; client_max_window_bits=16",  # declined: out of range
+    "permessage-deflate; server_no_context_takeover; server_no_context_takeover",  # declined: duplicate
+    "x-webkit-deflate-frame",
+]
+RESPONSES = [
+    "permessage-deflate",
+    "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+    "permessage-deflate; client_max_window_bits",  # refused: a response needs the value
+    "permessage-deflate; server_max_window_bits=8; client_no_context_takeover",
+]
+for i, o in enumerate(OFFERS):
+    write("deflate_params", f"offer-{i}", b">" + o.encode())
+for i, r in enumerate(RESPONSES):
+    write("deflate_params", f"response-{i}", b"<" + r.encode())
+for i in range(3):
+    write("deflate_params", f"structured-{i}", bytes([0]) + bytes(random.randrange(256) for _ in range(200)))
+for i in range(3):
+    write("inflate", f"random-{i}", bytes(random.randrange(256) for _ in range(128 << i)))
+    write("roundtrip_deflate", f"random-{i}", bytes(random.randrange(256) for _ in range(128 << i)))

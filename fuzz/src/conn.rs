@@ -42,6 +42,8 @@ pub const PRESETS: [(u64, u64, u64); 8] = [
 pub fn config_for(flags: u8, preset: u8) -> Config {
     let (frame, msg, frags) = PRESETS[preset as usize % PRESETS.len()];
     let mut c = Config::default();
+    // RFC 6455 alone: no RSV1 (the reference model knows no extension); deflate has its own targets.
+    c.deflate = None;
     c.max_frame_payload = frame;
     c.max_message_size = msg;
     c.max_fragments = frags;
@@ -73,6 +75,8 @@ pub struct Driver {
     pub events: Vec<Ev>,
     /// The streamed message in progress.
     pub partial: Option<(DataKind, Vec<u8>)>,
+    /// How much of the streamed text in `partial` is known to be complete UTF-8.
+    pub partial_checked: usize,
     pub error: Option<ProtocolError>,
     pub closed: bool,
     pub eof: bool,
@@ -90,6 +94,7 @@ impl Driver {
             cfg,
             events: Vec::new(),
             partial: None,
+            partial_checked: 0,
             error: None,
             closed: false,
             eof: false,
@@ -218,10 +223,16 @@ impl Driver {
                 let (kind, buf) = self.partial.as_ref().expect("set above");
                 assert!(buf.len() <= max_msg, "streamed message of {} bytes over max_message_size", buf.len());
                 if *kind == DataKind::Text {
-                    match str::from_utf8(buf) {
-                        Ok(_) => {}
+                    // Check from the last complete code point only (checking the whole message again on every
+                    // fragment is quadratic for large messages streamed in small pieces).
+                    let from = if f.first { 0 } else { self.partial_checked };
+                    match str::from_utf8(&buf[from..]) {
+                        Ok(_) => self.partial_checked = buf.len(),
                         Err(e) => assert!(
-                            e.error_len().is_none() && !f.last,
+                            e.error_len().is_none() && !f.last && {
+                                self.partial_checked = from + e.valid_up_to();
+                                true
+                            },
                             "streamed text is not a valid UTF-8 prefix (last = {})",
                             f.last
                         ),
@@ -317,7 +328,12 @@ impl Driver {
         assert_eq!(conn.wants_transport_closed(), wants, "wants_transport_closed");
         assert_eq!(conn.is_closing(), self.closed || matches!(&self.error, Some(e) if e.sends_close()));
         let mut out = Vec::new();
-        let r = conn.send_binary(b"x", &mut out);
+        // With permessage-deflate on, a 1-byte message may be compressed (threshold 0): ask for it plain.
+        let r = if conn.is_deflate_enabled() {
+            conn.send(DataKind::Binary, b"x", wsproto::Compress::Never, &mut out)
+        } else {
+            conn.send_binary(b"x", &mut out)
+        };
         if self.error.is_some() || self.eof {
             assert_eq!(r, Err(SendError::Failed), "send after failure/EOF");
             assert!(out.is_empty());
@@ -340,7 +356,13 @@ pub fn sendable(code: u16) -> bool {
 
 /// Parses a byte stream sent by `sender`: every frame complete, valid, in shortest-length form, masked iff
 /// the sender is a client. Returns headers with unmasked payloads.
-pub fn parse_frames(sender: Role, mut bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+pub fn parse_frames(sender: Role, bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+    parse_frames_ext(sender, bytes, false)
+}
+
+/// [`parse_frames`], also allowing RSV1 (permessage-deflate) when `rsv1` is true: only on the first frame of
+/// a data message, never on a continuation or control frame (RFC 7692 §6.1).
+pub fn parse_frames_ext(sender: Role, mut bytes: &[u8], rsv1: bool) -> Vec<(FrameHeader, Vec<u8>)> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let (h, n) = match FrameHeader::parse_strict(bytes) {
@@ -348,7 +370,15 @@ pub fn parse_frames(sender: Role, mut bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>
             other => panic!("sent bytes do not parse as a frame: {other:?} at {:02x?}", &bytes[..bytes.len().min(16)]),
         };
         assert_eq!(h.mask.is_some(), sender == Role::Client, "{sender:?} sent a frame with mask {:?}", h.mask);
-        assert_eq!(h.rsv, 0, "sent frame with RSV bits");
+        if rsv1 && h.rsv == 0b100 {
+            assert!(
+                matches!(h.opcode, OpCode::Text | OpCode::Binary),
+                "sent RSV1 on a {:?} frame (only the first frame of a message may carry it)",
+                h.opcode
+            );
+        } else {
+            assert_eq!(h.rsv, 0, "sent frame with RSV bits");
+        }
         let len = usize::try_from(h.payload_len).expect("length fits");
         assert!(bytes.len() >= n + len, "sent frame truncated");
         let mut payload = bytes[n..n + len].to_vec();

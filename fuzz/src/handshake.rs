@@ -59,6 +59,9 @@ pub const MEM_CONST: usize = 16 << 10;
 pub fn hs_config(flags: u8, preset: u8) -> Config {
     let (hs, headers, body) = HS_PRESETS[preset as usize % HS_PRESETS.len()];
     let mut c = Config::default();
+    // No permessage-deflate: the connection that follows is checked against the RFC 6455-only model (and the
+    // client passes a `permessage-deflate` answer through as an offered extension); see the deflate targets.
+    c.deflate = None;
     c.max_handshake_bytes = hs;
     c.max_headers = headers;
     c.max_response_body = body;

@@ -15,6 +15,10 @@
 //! flags:u8  preset:u8  n:u8  split[n % 9]:u8...  data...
 //! ```
 //!
+//! `roundtrip`, `mask` and the deflate targets (`deflate_params`, `inflate`, `roundtrip_deflate`) build their
+//! input with `arbitrary`; `deflate_params` also takes two readable forms (`>` + an offered extension element,
+//! `<` + an answered one).
+//!
 //! ## Skipping known bugs while exploring
 //!
 //! With `WSPROTO_FUZZ_SKIP="substring,substring"` in the environment, a panic whose message contains one of
@@ -23,9 +27,12 @@
 
 pub mod alloc;
 pub mod conn;
+pub mod deflate;
 pub mod handshake;
+pub mod inflate;
 pub mod prelude;
 pub mod roundtrip;
+pub mod roundtrip_deflate;
 pub mod simple;
 
 use std::cell::RefCell;

@@ -63,6 +63,7 @@ pub fn roundtrip(data: &[u8]) {
     let (tx_role, rx_role) =
         if script.server_sends { (Role::Server, Role::Client) } else { (Role::Client, Role::Server) };
     let mut cfg = Config::default();
+    cfg.deflate = None; // uncompressed frames only; roundtrip_deflate covers permessage-deflate
     cfg.max_frame_payload = 64 << 10;
     cfg.max_message_size = 256 << 10;
     cfg.receive_mode = if script.streaming { ReceiveMode::Streaming } else { ReceiveMode::Whole };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wsproto::Role;
-use wsproto_fuzz::{conn, handshake, roundtrip, simple};
+use wsproto_fuzz::{conn, deflate, handshake, inflate, roundtrip, roundtrip_deflate, simple};
 
 /// Most time one input may take (release build; not checked in debug builds).
 const TIME_BUDGET: Duration = Duration::from_secs(2);
@@ -30,6 +30,9 @@ fn target(name: &str) -> fn(&[u8]) {
         "client_connection" => |d| conn::connection_target(Role::Client, d),
         "server_handshake" => handshake::server_handshake,
         "client_handshake" => handshake::client_handshake,
+        "deflate_params" => deflate::deflate_params,
+        "inflate" => inflate::inflate,
+        "roundtrip_deflate" => roundtrip_deflate::roundtrip_deflate,
         other => panic!("unknown target directory {other}"),
     }
 }

@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsproto_fuzz::run(|| wsproto_fuzz::roundtrip_deflate::roundtrip_deflate(
+    data
+)));
