@@ -225,6 +225,7 @@ impl DeflateConfig {
 
     /// Server: the parameters for one offered element, or why it cannot be accepted (RFC 7692 §7.1).
     pub fn accept_offer(&self, element: &str) -> Result<DeflateParams, DeflateParamError> {
+        self.validate().map_err(err)?;
         let offer = Element::parse(element)?;
         let mut p = DeflateParams {
             server_no_context_takeover: self.server_no_context_takeover || offer.server_no_context_takeover,
@@ -252,6 +253,7 @@ impl DeflateConfig {
 
     /// Client: validates the server's answer against what we offered (RFC 7692 §7.1).
     pub fn accept_response(&self, element: &str) -> Result<DeflateParams, DeflateParamError> {
+        self.validate().map_err(err)?;
         let answer = Element::parse(element)?;
         if self.server_no_context_takeover && !answer.server_no_context_takeover {
             return Err(err("server_no_context_takeover was requested but not granted"));
