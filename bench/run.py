@@ -24,11 +24,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 SERVERS = ["tcp", "wsproto", "tungstenite", "fastwebsockets", "tokio-websockets"]
-# Diagnostic servers, opt-in with --servers: the wsproto core without the adapter, and a minimal raw echo.
-EXTRA_SERVERS = ["wsproto-core", "raw"]
+# Diagnostic servers, opt-in with --servers: the wsproto core without the adapter, wsproto-tokio's owned-message
+# API (recv + feed), and a minimal raw echo.
+EXTRA_SERVERS = ["wsproto-core", "wsproto-recv", "raw"]
 PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
 SHORT = {"tcp": "tcp", "wsproto": "wsproto", "tungstenite": "tungstenite", "fastwebsockets": "fastws",
-         "tokio-websockets": "tokio-ws", "wsproto-core": "ws-core", "raw": "raw"}
+         "tokio-websockets": "tokio-ws", "wsproto-core": "ws-core", "wsproto-recv": "ws-recv",
+         "raw": "raw"}
 # (payload, connections, in flight per connection)
 CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (1024, 16, 64), (16384, 16, 2), (65536, 16, 2),
          (1 << 20, 4, 1)]

@@ -2,8 +2,10 @@
 //! a current-thread runtime for all of them).
 //!
 //! Each uses its library's best batching pattern that its API offers:
-//! - wsproto-tokio: `recv` + `feed`; queued replies are written in one write when the socket would wait
-//!   for input.
+//! - wsproto-tokio: `recv_with`: every message already read is handled borrowed in place and echoed into
+//!   the write buffer, written in one write when the socket would wait for input (large payloads are
+//!   written from the received buffer, not copied). The diagnostic `wsproto-recv` uses `recv` + `feed`
+//!   (owned messages) instead.
 //! - tokio-tungstenite and tokio-websockets: `Stream` + `Sink` driven as `StreamExt::forward` does
 //!   (`start_send` each message, `poll_flush` when the stream has nothing ready): one write per batch.
 //! - fastwebsockets: `read_frame` + `write_frame` through a `FragmentCollector` (its API writes every frame
@@ -11,9 +13,9 @@
 //! - tcp: a plain tokio TCP echo of the same bytes after a bare 101 handshake, 64 KiB reads: the ceiling.
 //! - raw: a minimal WebSocket echo with no checks beyond framing (unmask, clear the mask bit, echo), used
 //!   to drive the client benchmark, and a floor for what parsing + unmasking + copying costs.
-//! - wsproto-core: the wsproto core driven directly (no wsproto-tokio): 64 KiB reads into `feed`, every
-//!   event answered with `send_binary` / `send_text` into one buffer, one write per read. A diagnostic:
-//!   the difference to `wsproto` is the adapter's per-message cost.
+//! - wsproto-core: the wsproto core driven directly (no wsproto-tokio): 64 KiB reads into `feed`,
+//!   `poll_events` answering every event with `send_binary` / `send_text` into one buffer, one write per
+//!   read. A diagnostic: the difference to `wsproto` is the adapter's per-message cost.
 
 use std::future::poll_fn;
 use std::io;
@@ -29,8 +31,8 @@ use wsproto::mask::apply_mask;
 use crate::wire;
 
 /// The servers, by command-line name.
-pub const NAMES: [&str; 7] =
-    ["wsproto", "tungstenite", "fastwebsockets", "tokio-websockets", "tcp", "raw", "wsproto-core"];
+pub const NAMES: [&str; 8] =
+    ["wsproto", "tungstenite", "fastwebsockets", "tokio-websockets", "tcp", "raw", "wsproto-core", "wsproto-recv"];
 
 /// Serves `name` on `listener` until the runtime stops.
 pub async fn serve(name: &str, listener: TcpListener) -> io::Result<()> {
@@ -39,6 +41,7 @@ pub async fn serve(name: &str, listener: TcpListener) -> io::Result<()> {
         tcp.set_nodelay(true)?;
         match name {
             "wsproto" => tokio::spawn(wsproto_conn(tcp)),
+            "wsproto-recv" => tokio::spawn(wsproto_recv_conn(tcp)),
             "tungstenite" => tokio::spawn(tungstenite_conn(tcp)),
             "fastwebsockets" => tokio::spawn(fastwebsockets_conn(tcp)),
             "tokio-websockets" => tokio::spawn(tokio_websockets_conn(tcp)),
@@ -65,12 +68,37 @@ pub fn main_for(name: &str) {
     });
 }
 
-async fn wsproto_conn(tcp: TcpStream) {
+async fn wsproto_accept(tcp: TcpStream) -> Option<wsproto_tokio::WebSocket<TcpStream>> {
     use wsproto_tokio::{accept_with, Accept, Accepted, Config};
-    let Ok(Accepted::WebSocket(mut ws, _)) = accept_with(tcp, Config::default(), |_| Ok(Accept::default())).await
-    else {
-        return;
-    };
+    match accept_with(tcp, Config::default(), |_| Ok(Accept::default())).await {
+        Ok(Accepted::WebSocket(ws, _)) => Some(ws),
+        _ => None,
+    }
+}
+
+async fn wsproto_conn(tcp: TcpStream) {
+    use wsproto_tokio::EventRef;
+    let Some(mut ws) = wsproto_accept(tcp).await else { return };
+    let mut failed = false;
+    while let Some(Ok(_)) = ws
+        .recv_with(|event, tx| {
+            failed |= match event {
+                EventRef::Text(t) => tx.send_text(t),
+                EventRef::Binary(b) => tx.send_binary(b),
+                _ => Ok(()),
+            }
+            .is_err();
+        })
+        .await
+    {
+        if failed {
+            break;
+        }
+    }
+}
+
+async fn wsproto_recv_conn(tcp: TcpStream) {
+    let Some(mut ws) = wsproto_accept(tcp).await else { return };
     while let Some(Ok(m)) = ws.recv().await {
         if m.is_data() && ws.feed(m).await.is_err() {
             break;
@@ -79,8 +107,9 @@ async fn wsproto_conn(tcp: TcpStream) {
 }
 
 async fn wsproto_core_conn(mut tcp: TcpStream) {
+    use std::ops::ControlFlow;
     use wsproto::handshake::{Accept, Incoming, ServerHandshake};
-    use wsproto::Event;
+    use wsproto::EventRef;
     let Ok(mut hs) = ServerHandshake::new(wsproto::Config::default()) else { return };
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
@@ -97,16 +126,22 @@ async fn wsproto_core_conn(mut tcp: TcpStream) {
     };
     let Ok(mut conn) = hs.accept(&req, Accept::default(), &mut out) else { return };
     loop {
-        loop {
-            let r = match conn.poll_event() {
-                Ok(Some(Event::Binary(b))) => conn.send_binary(&b, &mut out),
-                Ok(Some(Event::Text(t))) => conn.send_text(&t, &mut out),
-                Ok(Some(_)) => Ok(()),
-                Ok(None) | Err(_) => break,
-            };
-            if r.is_err() {
-                break;
+        let mut failed = false;
+        let _ = conn.poll_events(&mut out, |event, tx| {
+            failed |= match event {
+                EventRef::Binary(b) => tx.send_binary(b),
+                EventRef::Text(t) => tx.send_text(t),
+                _ => Ok(()),
             }
+            .is_err();
+            if failed {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if failed {
+            return;
         }
         conn.poll_transmit(&mut out);
         if !out.is_empty() {

@@ -9,6 +9,7 @@
 //! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (rustls; pass your own
 //!   `ClientConfig` to trust a self-signed certificate), or [`client_handshake`] over any stream.
 //! - [`WebSocket`]: `recv`, `send`, `feed` + `flush` (batched writes), `close`; `Stream` + `Sink`;
+//!   [`WebSocket::recv_with`] handles every buffered message borrowed in place and replies in the same batch;
 //!   [`WebSocket::split`] into halves for different tasks, with no lock around the socket.
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
 //!
@@ -46,8 +47,8 @@ pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
 pub use message::Message;
 pub use server::{accept, accept_with, Accepted, HttpRequest, Reject};
-pub use socket::WebSocket;
+pub use socket::{Replies, WebSocket};
 pub use split::{WsReceiver, WsSender};
 pub use wsproto;
 pub use wsproto::handshake::{Accept, UpgradeRequest};
-pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind};
+pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef};

@@ -41,6 +41,14 @@ impl OutQueue {
         self.payloads.push_back((self.buf.len(), payload));
     }
 
+    /// Queues `payload` to be written right after `buf[..at]`: `at` is a length [`buf`](Self::buf) had (not less
+    /// than that of any payload queued before), recorded while encoding into it.
+    pub(crate) fn push_payload_at(&mut self, at: usize, payload: Bytes) {
+        debug_assert!(at <= self.buf.len() && self.payloads.back().is_none_or(|(end, _)| *end <= at));
+        self.payload_len += payload.len();
+        self.payloads.push_back((at, payload));
+    }
+
     /// Bytes waiting to be written.
     pub(crate) fn pending(&self) -> usize {
         self.buf.len() - self.pos + self.payload_len - self.payload_pos

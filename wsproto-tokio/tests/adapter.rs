@@ -427,3 +427,93 @@ async fn pongs_go_out_while_the_split_receiver_is_not_read() {
     within("a send", sender.send("still sending")).await.unwrap();
     assert_eq!(within("the message", next_data(&mut server)).await.unwrap().unwrap(), Message::text("still sending"));
 }
+
+/// An echo server on `recv_with`: every data message replied to from the borrowed payload.
+async fn echo_borrowed(mut ws: Ws) -> Option<CloseCode> {
+    use wsproto_tokio::EventRef;
+    let mut close = None;
+    while let Some(Ok(_)) = ws
+        .recv_with(|event, tx| {
+            let _ = match event {
+                EventRef::Text(t) => tx.send_text(t),
+                EventRef::Binary(b) => tx.send_binary(b),
+                EventRef::Close(c) => {
+                    close = Some(c.code_or_no_status());
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+        })
+        .await
+    {}
+    close
+}
+
+#[tokio::test]
+async fn recv_with_echoes_pipelined_messages_in_order_and_closes_cleanly() {
+    let (mut client, server) = pair(Config::default(), Config::default(), 64 * 1024).await;
+    let server = tokio::spawn(echo_borrowed(server));
+    // Small messages (the in-place path), larger ones and a fragmented one (the general path), and pings.
+    let mut sent = Vec::new();
+    for i in 0..2000u32 {
+        let m = match i % 5 {
+            0 => Message::Text(format!("text {i}").into()),
+            1 => Message::Binary(vec![i as u8; (i as usize * 37) % 300].into()),
+            2 => Message::Binary(vec![(i % 251) as u8; 70_000].into()),
+            3 => Message::Ping(i.to_be_bytes().to_vec().into()),
+            _ => Message::Binary(i.to_be_bytes().to_vec().into()),
+        };
+        if m.is_data() {
+            sent.push(m.clone());
+        }
+        client.feed(m).await.unwrap();
+    }
+    client.send_fragment(wsproto::DataKind::Text, "frag".into(), false).await.unwrap();
+    client.send_fragment(wsproto::DataKind::Text, "mented".into(), true).await.unwrap();
+    sent.push(Message::Text("fragmented".into()));
+    for want in &sent {
+        let got = within("an echo", next_data(&mut client)).await.unwrap().unwrap();
+        assert_eq!(&got, want);
+    }
+    let outcome = within("the close", client.close(CloseCode::NORMAL, "bye")).await.unwrap();
+    assert_eq!(outcome.code(), CloseCode::NORMAL);
+    assert_eq!(within("the server", server).await.unwrap(), Some(CloseCode::NORMAL));
+}
+
+#[tokio::test]
+async fn recv_with_reports_a_protocol_error_after_the_messages_before_it() {
+    let (c, s) = duplex(64 * 1024);
+    let accept = async {
+        match accept_with(s, Config::default(), |_| Ok(Accept::default())).await.unwrap() {
+            Accepted::WebSocket(ws, _) => ws,
+            _ => unreachable!("an upgrade"),
+        }
+    };
+    let raw = async {
+        let mut c = c;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
+        // Two good masked text frames and an invalid one, in one write.
+        let mut frames = Vec::new();
+        for payload in [&b"one"[..], b"two", &[0xc0, 0x80]] {
+            frames.extend([0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+            frames.extend_from_slice(payload);
+        }
+        c.write_all(&frames).await.unwrap();
+        c
+    };
+    let (mut ws, mut c) = within("the handshake", async { tokio::join!(accept, raw) }).await;
+    let mut seen = Vec::new();
+    let mut results = Vec::new();
+    while let Some(r) = within("events", ws.recv_with(|ev, _| seen.push(ev.to_event()))).await {
+        results.push(r.map_err(|e| e.to_string()));
+    }
+    assert_eq!(seen, [wsproto::Event::Text("one".into()), wsproto::Event::Text("two".into())]);
+    assert!(results.last().unwrap().as_ref().is_err_and(|e| e.contains("UTF-8")), "{results:?}");
+    assert_eq!(ws.protocol_error().map(|e| e.close_code().0), Some(1007));
+    // The 1007 close frame went out after the handshake response.
+    let mut rest = Vec::new();
+    within("the server's close", c.read_to_end(&mut rest)).await.unwrap();
+    let head_end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let close = &rest[head_end..];
+    assert_eq!((close[0], &close[2..4]), (0x88, &[0x03, 0xef][..]), "a close frame with 1007");
+}

@@ -35,6 +35,9 @@ use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
+mod batch;
+pub use batch::Responder;
+
 /// Largest chunk of inflated data reported at once in [`ReceiveMode::Streaming`].
 const STREAM_CHUNK: usize = 64 * 1024;
 

@@ -108,3 +108,82 @@ pub enum Event {
     /// further events follow; see [`Connection::wants_transport_closed`](crate::Connection::wants_transport_closed).
     Close(CloseFrame),
 }
+
+/// An event borrowed from the connection: what [`Connection::poll_events`](crate::Connection::poll_events)
+/// hands its handler. Data borrow the receive buffer, so no allocation, copy or reference count is spent
+/// per message; copy what must outlive the handler call ([`to_event`](Self::to_event)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventRef<'a> {
+    /// A whole text message.
+    Text(&'a str),
+    /// A whole binary message.
+    Binary(&'a [u8]),
+    /// A chunk of a message ([`ReceiveMode::Streaming`](crate::ReceiveMode::Streaming)).
+    Fragment {
+        /// The message's kind.
+        kind: DataKind,
+        /// The chunk (see [`Fragment::data`]).
+        data: &'a [u8],
+        /// The first chunk of a message.
+        first: bool,
+        /// The last chunk of a message.
+        last: bool,
+    },
+    /// A ping; with [`Config::auto_pong`](crate::Config::auto_pong) the pong is already queued.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// The peer's close frame (see [`Event::Close`]).
+    Close(&'a CloseFrame),
+}
+
+impl<'a> EventRef<'a> {
+    /// The kind and payload of a data message or chunk; `None` for control frames.
+    pub fn data(&self) -> Option<(DataKind, &'a [u8])> {
+        match *self {
+            EventRef::Text(t) => Some((DataKind::Text, t.as_bytes())),
+            EventRef::Binary(b) => Some((DataKind::Binary, b)),
+            EventRef::Fragment { kind, data, .. } => Some((kind, data)),
+            _ => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        match *self {
+            EventRef::Text(t) => Event::Text(Utf8Bytes(Bytes::copy_from_slice(t.as_bytes()))),
+            EventRef::Binary(b) => Event::Binary(Bytes::copy_from_slice(b)),
+            EventRef::Fragment { kind, data, first, last } => {
+                Event::Fragment(Fragment { kind, data: Bytes::copy_from_slice(data), first, last })
+            }
+            EventRef::Ping(p) => Event::Ping(Bytes::copy_from_slice(p)),
+            EventRef::Pong(p) => Event::Pong(Bytes::copy_from_slice(p)),
+            EventRef::Close(c) => Event::Close(c.clone()),
+        }
+    }
+}
+
+impl Event {
+    /// The payload of a data message or chunk.
+    pub(crate) fn shared_payload(&self) -> Option<&Bytes> {
+        match self {
+            Event::Text(t) => Some(&t.0),
+            Event::Binary(b) => Some(b),
+            Event::Fragment(f) => Some(&f.data),
+            _ => None,
+        }
+    }
+
+    /// A borrowed view of this event.
+    pub fn as_event_ref(&self) -> EventRef<'_> {
+        match self {
+            Event::Text(t) => EventRef::Text(t.as_str()),
+            Event::Binary(b) => EventRef::Binary(b),
+            Event::Fragment(f) => EventRef::Fragment { kind: f.kind, data: &f.data, first: f.first, last: f.last },
+            Event::Ping(p) => EventRef::Ping(p),
+            Event::Pong(p) => EventRef::Pong(p),
+            Event::Close(c) => EventRef::Close(c),
+        }
+    }
+}
