@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsproto::{Config, Connection, Event, Role};
+use wsproto::{Config, Connection, Event, EventRef, Role};
 
 const SIZES: [(usize, &str); 4] = [(16, "16B"), (1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
 
@@ -88,10 +88,56 @@ fn decode(c: &mut Criterion) {
     }
 }
 
+/// A server echoing a batch of 128 small masked messages read at once (the deep-pipelining case): the owned
+/// `poll_event` + `send_binary` loop vs the borrowed `poll_events`. Throughput is in messages.
+fn echo_batch(c: &mut Criterion) {
+    const BATCH: usize = 128;
+    for (len, label) in [(16usize, "16B"), (1024, "1KiB")] {
+        let mut g = c.benchmark_group(format!("echo_batch/{label}"));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        let mut peer = conn(Role::Client);
+        let mut wire = Vec::new();
+        for _ in 0..BATCH {
+            peer.send_binary(&payload(len), &mut wire).unwrap();
+        }
+        let mut server = conn(Role::Server);
+        let mut out = Vec::with_capacity(BATCH * (len + 4));
+        g.bench_function("poll_event", |b| {
+            b.iter(|| {
+                server.feed(black_box(&wire)).unwrap();
+                out.clear();
+                while let Some(ev) = server.poll_event().unwrap() {
+                    if let Event::Binary(b) = ev {
+                        server.send_binary(&b, &mut out).unwrap();
+                    }
+                }
+                black_box(&out);
+            })
+        });
+        g.bench_function("poll_events", |b| {
+            b.iter(|| {
+                server.feed(black_box(&wire)).unwrap();
+                out.clear();
+                let n = server
+                    .poll_events(&mut out, |ev, tx| {
+                        if let EventRef::Binary(b) = ev {
+                            tx.send_binary(b).unwrap();
+                        }
+                        std::ops::ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                assert_eq!(n, BATCH);
+                black_box(&out);
+            })
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     // Short runs (the defaults are 3 s + 5 s per benchmark); override with --warm-up-time / --measurement-time.
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = encode, decode
+    targets = encode, decode, echo_batch
 }
 criterion_main!(benches);

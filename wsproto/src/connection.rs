@@ -631,6 +631,7 @@ impl Connection {
 
     // ----- commands -----
 
+    #[inline]
     fn check_send(&self) -> Result<(), SendError> {
         if self.failed.is_some() || self.eof {
             return Err(SendError::Failed);
@@ -696,6 +697,7 @@ impl Connection {
         self.send_message_with(opcode, data, Compress::Auto, out)
     }
 
+    #[inline]
     fn send_message_with(
         &mut self,
         opcode: OpCode,
@@ -707,7 +709,19 @@ impl Connection {
         if self.sending.is_some() {
             return Err(SendError::FragmentInProgress);
         }
-        self.poll_transmit(out);
+        if self.has_pending_transmit() {
+            self.poll_transmit(out);
+        }
+        if self.deflate.is_none() || compress == Compress::Never {
+            self.encode_frame(opcode, true, 0, data, out);
+            return Ok(());
+        }
+        self.send_maybe_compressed(opcode, data, compress, out);
+        Ok(())
+    }
+
+    /// A message when permessage-deflate is on: compressed if `compress` and the codec say so.
+    fn send_maybe_compressed(&mut self, opcode: OpCode, data: &[u8], compress: Compress, out: &mut Vec<u8>) {
         let compressed = match (&mut self.deflate, compress) {
             (Some(codec), Compress::Auto) if codec.wants_to_compress(data.len()) => Some(codec.compress(data, true)),
             (Some(codec), Compress::Always) if codec.can_compress() => Some(codec.compress(data, true)),
@@ -720,7 +734,6 @@ impl Connection {
             }
             None => self.encode_frame(opcode, true, 0, data, out),
         }
-        Ok(())
     }
 
     /// Encodes one frame of a fragmented message (RFC 6455 §5.4): the first call starts a message of `kind`,
@@ -824,6 +837,7 @@ impl Connection {
     }
 
     /// Whether frames wait for [`poll_transmit`](Self::poll_transmit).
+    #[inline]
     pub fn has_pending_transmit(&self) -> bool {
         !self.pending_pongs.is_empty() || self.pending_close.is_some()
     }
@@ -843,7 +857,21 @@ impl Connection {
     }
 
     /// Header and payload in one pass into `out`; a client masks with a fresh key (RFC 6455 §5.3).
+    #[inline]
     fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
+        if self.rng.is_none() && payload.len() <= 125 {
+            // A server's small frame: a two-byte header (RFC 6455 §5.2), then the payload as it is.
+            let b0 = (fin as u8) << 7 | (rsv & 0x7) << 4 | opcode.as_u8();
+            out.reserve(2 + payload.len());
+            out.extend_from_slice(&[b0, payload.len() as u8]);
+            out.extend_from_slice(payload);
+            return;
+        }
+        self.encode_frame_general(opcode, fin, rsv, payload, out);
+    }
+
+    #[inline(never)]
+    fn encode_frame_general(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
         let mask = self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         out.reserve(header.encoded_len() + payload.len());
