@@ -106,7 +106,7 @@ pub fn run(client: &str, opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<R
 
 async fn wsproto_client(addr: SocketAddr, p: usize, size: usize, kind: Kind, payload: Bytes) -> Result<(), String> {
     use wsproto_tokio::wsproto::handshake::ClientRequest;
-    use wsproto_tokio::{client_handshake, Config, Message};
+    use wsproto_tokio::{client_handshake, Config, DataKind, Message};
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut ws, _, _) = client_handshake(tcp, ClientRequest::new(addr.to_string(), "/"), Config::default())
@@ -121,18 +121,33 @@ async fn wsproto_client(addr: SocketAddr, p: usize, size: usize, kind: Kind, pay
     for _ in 0..p {
         ws.feed(msg.clone()).await.map_err(|e| e.to_string())?;
     }
-    while let Some(r) = ws.recv().await {
-        let m = r.map_err(|e| e.to_string())?;
-        let len = match &m {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) => b.len(),
-            other => return Err(format!("unexpected {other:?}")),
-        };
-        if len != size {
-            return Err(format!("echo of {len} bytes, {size} sent"));
+    // Every echo that has arrived is checked borrowed in place and answered with the next message in the same
+    // batch (`recv_with`), written when the connection would wait for input.
+    let (kind, data) = match &msg {
+        Message::Text(t) => (DataKind::Text, t.as_bytes()),
+        Message::Binary(b) => (DataKind::Binary, &b[..]),
+        _ => unreachable!("a data message"),
+    };
+    let mut failure = None;
+    while let Some(r) = ws
+        .recv_with(|event, tx| match event.data() {
+            Some((k, echo)) if k == kind && echo.len() == size => {
+                MSGS.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = tx.send(kind, data) {
+                    failure.get_or_insert(e.to_string());
+                }
+            }
+            Some((k, echo)) => {
+                failure.get_or_insert(format!("echo of {} bytes ({k:?}), {size} sent ({kind:?})", echo.len()));
+            }
+            None => {}
+        })
+        .await
+    {
+        r.map_err(|e| e.to_string())?;
+        if let Some(e) = failure.take() {
+            return Err(e);
         }
-        MSGS.fetch_add(1, Ordering::Relaxed);
-        ws.feed(msg.clone()).await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }
