@@ -31,6 +31,11 @@ const READ_CHUNK: usize = 64 * 1024;
 const DIRECT_READ_MIN: usize = 32 * 1024;
 /// The most read directly at once.
 const DIRECT_READ_MAX: usize = 4 << 20;
+/// A write buffer holding more memory than this (or a receive buffer grown by direct reads) is freed after
+/// [`TRIM_AFTER`] of quiet.
+const TRIM_ABOVE: usize = 64 * 1024;
+/// How long a connection keeps large buffers for more traffic after it last waited for input with them.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// Payloads at least this large are written from their own buffer (vectored I/O) instead of being copied
 /// into the write buffer, when the core says they go on the wire unchanged.
 const UNBUFFERED_MIN: usize = 16 * 1024;
@@ -64,8 +69,12 @@ pub struct WebSocket<S> {
     awaiting_pong: bool,
     /// The last read was large: read the next one straight into the core's buffer.
     bulk: bool,
-    /// Reads got small again: free the receive buffer once it is empty.
-    release_when_idle: bool,
+    /// Reads went straight into the core's buffer (large frames or bulk) since buffers were last trimmed.
+    grew: bool,
+    /// When to free large buffers that are empty: armed when the connection waits for input after it grew its
+    /// receive buffer or holds a write buffer over [`TRIM_ABOVE`], so that busy connections reuse them and
+    /// quiet ones give them back.
+    trim: Option<Pin<Box<Sleep>>>,
     /// Payloads queued by a [`recv_with`](Self::recv_with) handler, with their place in the write buffer.
     deferred: Vec<(usize, Bytes)>,
 }
@@ -95,7 +104,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             keepalive,
             awaiting_pong: false,
             bulk: false,
-            release_when_idle: false,
+            grew: false,
+            trim: None,
             deferred: Vec::new(),
         }
     }
@@ -270,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         };
         if want > 0 {
             if let Some(mut buf) = self.conn.read_buf(want) {
+                self.grew = true;
                 let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf))?;
                 if n == 0 {
                     self.conn.feed_eof();
@@ -296,14 +307,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// Tracks whether reads are large (bulk transfer); when they stop being so, the receive buffer is freed
-    /// at the next idle moment.
+    /// Tracks whether reads are large (bulk transfer).
     fn note_read(&mut self, n: usize) {
-        let bulk = n >= DIRECT_READ_MIN;
-        if self.bulk && !bulk {
-            self.release_when_idle = true;
-        }
-        self.bulk = bulk;
+        self.bulk = n >= DIRECT_READ_MIN;
+    }
+
+    /// Spare room in the receive buffer plus the write buffer's capacity: memory the connection holds for
+    /// traffic to come. (Part of a receive buffer's allocation may be accounted to messages handed out.)
+    pub fn buffer_capacity(&self) -> usize {
+        self.conn.recv_buffer_capacity() + self.out.capacity()
     }
 
     /// The receive loop (see the module docs).
@@ -438,9 +450,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail_io(Error::Io(e)))),
             Poll::Pending => {
-                if self.release_when_idle && self.conn.buffered_len() == 0 {
-                    self.release_when_idle = false;
-                    self.conn.release_recv_buffer();
+                if self.trim.is_none() && (self.grew || self.out.capacity() > TRIM_ABOVE) {
+                    self.trim = Some(Box::pin(sleep(TRIM_AFTER)));
                 }
                 self.poll_timers(cx)
             }
@@ -462,6 +473,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Checks the deadlines; `Pending` if none passed (their wakers are registered).
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(t) = &mut self.trim {
+            if t.as_mut().poll(cx).is_ready() {
+                // Quiet for a while: give large buffers back (empty ones only; a busy connection that
+                // happens to be caught here just grows them again).
+                self.trim = None;
+                self.grew = false;
+                self.conn.release_recv_buffer();
+                self.out.release();
+            }
+        }
         if let Some(d) = &mut self.close_deadline {
             if d.as_mut().poll(cx).is_ready() {
                 // The peer never answered our close: give up on it (RFC 6455 §7.1.1) and close the transport.

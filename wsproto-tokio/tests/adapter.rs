@@ -517,3 +517,45 @@ async fn recv_with_reports_a_protocol_error_after_the_messages_before_it() {
     let close = &rest[head_end..];
     assert_eq!((close[0], &close[2..4]), (0x88, &[0x03, 0xef][..]), "a close frame with 1007");
 }
+
+#[tokio::test]
+async fn large_buffers_are_kept_while_busy_and_freed_after_a_quiet_second() {
+    // Busy phase on the real clock (a few milliseconds), quiet phase on the paused clock.
+    let (mut client, mut server) = pair(Config::default(), Config::default(), 256 * 1024).await;
+    // Incompressible (permessage-deflate is on by default), so that a whole MiB crosses the pipe.
+    let mut x = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let big = Message::Binary(noise.into());
+    for _ in 0..3 {
+        let client_side = async {
+            client.send(big.clone()).await.unwrap();
+            client.recv().await.unwrap().unwrap()
+        };
+        let server_side = async {
+            let m = server.recv().await.unwrap().unwrap();
+            server.send(m).await.unwrap();
+        };
+        let (echo, ()) = within("the echo", async { tokio::join!(client_side, server_side) }).await;
+        assert_eq!(echo, big);
+    }
+    // Both ends keep their buffers for more traffic: the server its receive buffer (the allocation the next
+    // message reuses), the client the write buffer that held its masked copy.
+    assert!(server.connection().recv_buffer_capacity() > 0);
+    assert!(client.buffer_capacity() >= 1 << 20, "client holds {}", client.buffer_capacity());
+    // A quiet second later (both wait for input), they are given back.
+    tokio::time::pause();
+    assert!(pending_for(Duration::from_millis(1500), server.recv()).await);
+    assert!(pending_for(Duration::from_millis(1500), client.recv()).await);
+    assert_eq!(server.buffer_capacity(), 0);
+    assert_eq!(client.buffer_capacity(), 0);
+    // And the connection still works.
+    client.send(Message::Text("after".into())).await.unwrap();
+    assert_eq!(within("a message", server.recv()).await.unwrap().unwrap(), Message::Text("after".into()));
+}

@@ -895,6 +895,13 @@ impl Connection {
         self.close_queued
     }
 
+    /// Bytes of memory the receive buffer holds (its capacity), whether or not they are in use: with
+    /// [`release_recv_buffer`](Self::release_recv_buffer), lets a driver free a large buffer once a
+    /// connection has gone quiet.
+    pub fn recv_buffer_capacity(&self) -> usize {
+        self.recv.capacity()
+    }
+
     /// How the connection ended, once it has.
     pub fn close_outcome(&self) -> Option<&CloseOutcome> {
         self.outcome.as_ref()
