@@ -204,6 +204,111 @@ proptest! {
     }
 }
 
+/// Well-formed traffic: messages split into 1–8 frames (sometimes a ping between two of them, sometimes text
+/// that is not UTF-8), so that whole fragmented messages are often in the buffer at once.
+fn messages() -> impl Strategy<Value = Vec<Piece>> {
+    let message = (any::<bool>(), payload(), 1usize..9, proptest::option::weighted(0.15, 0usize..8));
+    proptest::collection::vec(message, 0..12).prop_map(|msgs| {
+        let mut pieces = Vec::new();
+        for (text, payload, frames, ping_after) in msgs {
+            let per = payload.len().div_ceil(frames).max(1);
+            let chunks: Vec<&[u8]> = if payload.is_empty() { vec![&[]] } else { payload.chunks(per).collect() };
+            for (i, chunk) in chunks.iter().enumerate() {
+                let opcode = if i > 0 {
+                    0x0
+                } else if text {
+                    0x1
+                } else {
+                    0x2
+                };
+                let fin = if i + 1 == chunks.len() { 0x80 } else { 0 };
+                pieces.push(Piece::Frame { b0: fin | opcode, payload: chunk.to_vec(), wrong_mask: false });
+                if ping_after == Some(i) && fin == 0 {
+                    pieces.push(Piece::Frame { b0: 0x89, payload: b"p".to_vec(), wrong_mask: false });
+                }
+            }
+        }
+        pieces
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batched_equals_one_at_a_time_for_fragmented_messages(
+        server in any::<bool>(),
+        pieces in messages(),
+        chunks in proptest::collection::vec(prop_oneof![1usize..8, 8usize..200, Just(100_000)], 1..6),
+        stop_every in prop_oneof![3 => Just(0usize), 1 => 1usize..4],
+    ) {
+        let role = if server { Role::Server } else { Role::Client };
+        let wire = encode(role, &pieces);
+        let owned = drive_owned(role, false, &wire, &chunks);
+        let batched = drive_batched(role, false, &wire, &chunks, stop_every);
+        prop_assert_eq!(&batched, &owned);
+    }
+}
+
+#[test]
+fn a_fragmented_message_already_in_the_buffer_is_gathered_in_place() {
+    let mut conn = Connection::new(Role::Server, Config::default(), [0; 32]).unwrap();
+    let mut wire = Vec::new();
+    for round in 0..3 {
+        for (i, part) in ["héllo ", "wö", "rld ", "", "€"].iter().enumerate() {
+            let op = if i == 0 { OP_TEXT } else { OP_CONT };
+            wire.extend(frame_to(Role::Server, i == 4, op, part.as_bytes()));
+        }
+        wire.extend(frame_to(Role::Server, true, OP_BINARY, &[round]));
+    }
+    conn.feed(&wire).unwrap();
+    let mut seen = Vec::new();
+    let n = conn.poll_events(&mut Vec::new(), |ev, _| {
+        seen.push(ev.to_event());
+        ControlFlow::Continue(())
+    });
+    assert_eq!(n, Ok(6));
+    for round in 0..3u8 {
+        assert_eq!(seen[2 * round as usize], Event::Text("héllo wörld €".into()));
+        assert_eq!(seen[2 * round as usize + 1], Event::Binary(vec![round].into()));
+    }
+    assert_eq!(conn.buffered_len(), 0);
+}
+
+#[test]
+fn a_message_of_many_fragments_is_gathered_whole() {
+    let text: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect::<String>() + "€";
+    let bytes = text.as_bytes();
+    for per in [1, 2, 3, 17, 40] {
+        let mut conn = Connection::new(Role::Server, Config::default(), [0; 32]).unwrap();
+        let chunks: Vec<&[u8]> = bytes.chunks(per).collect();
+        let mut wire = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let op = if i == 0 { OP_TEXT } else { OP_CONT };
+            wire.extend(frame_to(Role::Server, i + 1 == chunks.len(), op, c));
+        }
+        conn.feed(&wire).unwrap();
+        let mut seen = Vec::new();
+        let n = conn.poll_events(&mut Vec::new(), |ev, _| {
+            seen.push(ev.to_event());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(n, Ok(1), "{per} bytes per frame");
+        assert_eq!(seen, [Event::Text(text.clone().into())], "{per} bytes per frame");
+    }
+}
+
+#[test]
+fn invalid_utf8_across_gathered_fragments_fails_with_the_offset_in_the_message() {
+    let mut conn = Connection::new(Role::Server, Config::default(), [0; 32]).unwrap();
+    let mut wire = frame_to(Role::Server, false, OP_TEXT, b"abc\xe2");
+    wire.extend(frame_to(Role::Server, false, OP_CONT, &[0x82]));
+    wire.extend(frame_to(Role::Server, true, OP_CONT, b"xy"));
+    conn.feed(&wire).unwrap();
+    let r = conn.poll_events(&mut Vec::new(), |_, _| panic!("no event before the error"));
+    assert_eq!(r, Err(ProtocolError::InvalidUtf8 { valid_up_to: 3 }));
+}
+
 #[test]
 fn many_small_messages_are_handled_in_one_call() {
     let mut conn = Connection::new(Role::Server, Config::default(), [0; 32]).unwrap();

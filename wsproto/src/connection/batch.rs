@@ -137,7 +137,7 @@ impl Connection {
         let mut handled = 0;
         loop {
             if self.frame.is_none() && self.message.is_none() && self.failed.is_none() && !self.received_close {
-                let (n, flow) = self.whole_frames(out, &mut handler);
+                let (n, flow) = self.whole_frames(out, &mut handler)?;
                 handled += n;
                 if flow.is_break() {
                     return Ok(handled);
@@ -156,77 +156,72 @@ impl Connection {
         }
     }
 
-    /// The fast path: whole single-frame, uncompressed data messages at the front of the receive buffer,
-    /// handled in place. Stops at the first frame that is anything else (it is left untouched for the general
-    /// path, which also reports every error).
-    fn whole_frames<F>(&mut self, out: &mut Vec<u8>, handler: &mut F) -> (usize, ControlFlow<()>)
+    /// The fast path: whole uncompressed data messages at the front of the receive buffer — single frames,
+    /// and in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control frame between
+    /// them) — handled in place: unmasked, fragments moved together, text validated, then handed to the
+    /// handler borrowed. Stops at the first frame that is anything else, leaving it untouched for the general
+    /// path, which reports every error but one: invalid UTF-8 in a fragmented message gathered here fails the
+    /// connection here, with the same error (the general path would report it before any other event, too).
+    fn whole_frames<F>(&mut self, out: &mut Vec<u8>, handler: &mut F) -> Result<(usize, ControlFlow<()>), ProtocolError>
     where
         F: FnMut(EventRef<'_>, &mut Responder<'_>) -> ControlFlow<()>,
     {
         // The buffer is moved out while the handler runs with the connection (the Responder cannot reach the
         // receive side), and put back with the handled frames removed.
         let mut recv = core::mem::take(&mut self.recv);
-        let expect_mask = self.role == Role::Server;
-        let max_len = self.config.max_frame_payload.min(self.config.max_message_size);
+        let limits = Limits {
+            expect_mask: self.role == Role::Server,
+            max_frame: self.config.max_frame_payload.min(self.config.max_message_size),
+            max_message: self.config.max_message_size,
+            max_fragments: self.config.max_fragments,
+        };
         let streaming = self.config.receive_mode == ReceiveMode::Streaming;
         let (mut at, mut handled, mut flow) = (0, 0, ControlFlow::Continue(()));
-        while let Some(&[b0, b1]) = recv.get(at..at + 2) {
-            // FIN, no RSV bits, text or binary (RFC 6455 §5.2); the mask bit as the role requires (§5.1).
-            let opcode = b0 ^ 0x80;
-            if !(opcode == 0x1 || opcode == 0x2) || (b1 & 0x80 != 0) != expect_mask {
-                break;
-            }
-            let (len, mut head) = match b1 & 0x7f {
-                126 => match recv.get(at + 2..at + 4) {
-                    Some(&[a, b]) => (u16::from_be_bytes([a, b]) as u64, 4),
-                    _ => break,
+        let mut failure = None;
+        while let Some(head) = Head::parse(&recv[at..], &limits) {
+            let (range, next) = match head.b0 {
+                // FIN, no RSV bits, text or binary (RFC 6455 §5.2).
+                0x81 | 0x82 => {
+                    let (start, end) = (at + head.len, at + head.len + head.payload);
+                    let Some(payload) = recv.get_mut(start..end) else { break };
+                    if let Some(key) = head.key {
+                        apply_mask(payload, key, 0);
+                    }
+                    (start..end, end)
+                }
+                // The first frame of a fragmented message (§5.4).
+                0x01 | 0x02 if !streaming => match gather(&mut recv[at..], head, &limits) {
+                    Some((payload, consumed)) => (at + payload.start..at + payload.end, at + consumed),
+                    None => break,
                 },
-                // 64-bit lengths are large messages: the general path reads them.
-                127 => break,
-                n => (n as u64, 2),
+                _ => break,
             };
-            if len > max_len {
-                break;
-            }
-            let key = if expect_mask {
-                let Some(&[k0, k1, k2, k3]) = recv.get(at + head..at + head + 4) else { break };
-                head += 4;
-                Some([k0, k1, k2, k3])
-            } else {
-                None
-            };
-            let start = at + head;
-            let end = start + len as usize;
-            let Some(payload) = recv.get_mut(start..end) else { break };
-            if let Some(key) = key {
-                apply_mask(payload, key, 0);
-            }
-            let text = if opcode == 0x1 {
+            let payload = &recv[range];
+            let event = if head.b0 & 0x0f == 0x1 {
                 match core::str::from_utf8(payload) {
-                    Ok(text) => Some(text),
+                    Ok(text) if streaming => {
+                        EventRef::Fragment { kind: DataKind::Text, data: text.as_bytes(), first: true, last: true }
+                    }
+                    Ok(text) => EventRef::Text(text),
+                    Err(e) if head.b0 & 0x80 == 0 => {
+                        // A gathered fragmented message: fail as the general path would (RFC 6455 §8.1).
+                        failure = Some(ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to() as u64 });
+                        break;
+                    }
                     Err(_) => {
-                        // Left for the general path to fail with 1007 (RFC 6455 §8.1), masked as it came.
-                        if let Some(key) = key {
-                            apply_mask(payload, key, 0);
+                        // Left for the general path to fail with 1007, masked as it came.
+                        if let Some(key) = head.key {
+                            apply_mask(&mut recv[at + head.len..next], key, 0);
                         }
                         break;
                     }
                 }
+            } else if streaming {
+                EventRef::Fragment { kind: DataKind::Binary, data: payload, first: true, last: true }
             } else {
-                None
+                EventRef::Binary(payload)
             };
-            let event = match (streaming, text) {
-                // A whole message in streaming mode is its own first and last chunk.
-                (true, _) => EventRef::Fragment {
-                    kind: if text.is_some() { DataKind::Text } else { DataKind::Binary },
-                    data: &*payload,
-                    first: true,
-                    last: true,
-                },
-                (false, Some(text)) => EventRef::Text(text),
-                (false, None) => EventRef::Binary(&*payload),
-            };
-            at = end;
+            at = next;
             handled += 1;
             flow = handler(event, &mut Responder { conn: self, out, shared: None });
             if flow.is_break() {
@@ -235,6 +230,144 @@ impl Connection {
         }
         recv.advance(at);
         self.recv = recv;
-        (handled, flow)
+        match failure {
+            Some(e) => Err(self.fail(e)),
+            None => Ok((handled, flow)),
+        }
     }
+}
+
+/// What the fast path accepts without the general path's checks.
+struct Limits {
+    /// A server expects masked frames, a client unmasked ones (RFC 6455 §5.1).
+    expect_mask: bool,
+    /// Largest frame payload (the smaller of the frame and message limits).
+    max_frame: u64,
+    max_message: u64,
+    max_fragments: u64,
+}
+
+/// A frame header the fast path can take: a 7- or 16-bit length within the limits, masked as the role
+/// requires. `b0` (FIN, RSV, opcode) is left to the caller.
+#[derive(Clone, Copy)]
+struct Head {
+    b0: u8,
+    /// Header length.
+    len: usize,
+    payload: usize,
+    key: Option<[u8; 4]>,
+}
+
+impl Head {
+    #[inline(always)]
+    fn parse(buf: &[u8], limits: &Limits) -> Option<Head> {
+        let &[b0, b1, ..] = buf else { return None };
+        if (b1 & 0x80 != 0) != limits.expect_mask {
+            return None;
+        }
+        let (payload, mut len) = match b1 & 0x7f {
+            126 => match buf.get(2..4) {
+                Some(&[a, b]) => (u16::from_be_bytes([a, b]) as u64, 4),
+                _ => return None,
+            },
+            // 64-bit lengths are large messages: the general path reads them.
+            127 => return None,
+            n => (n as u64, 2),
+        };
+        if payload > limits.max_frame {
+            return None;
+        }
+        let key = if limits.expect_mask {
+            let Some(&[k0, k1, k2, k3]) = buf.get(len..len + 4) else { return None };
+            len += 4;
+            Some([k0, k1, k2, k3])
+        } else {
+            None
+        };
+        Some(Head { b0, len, payload: payload as usize, key })
+    }
+}
+
+/// Frames of a gathered message remembered by the first pass of [`gather`] (more are parsed again).
+const GATHER_REMEMBER: usize = 16;
+
+/// A fragmented message at the front of `buf`, starting with `first` (a text or binary frame without FIN):
+/// when all its frames are in `buf` — continuations only, the last with FIN, none with RSV bits, within the
+/// size and fragment limits — unmasks them and moves their payloads together behind the first frame's
+/// header. Returns where the payload now is and how many bytes the frames took; `None` (and `buf` untouched)
+/// otherwise.
+fn gather(buf: &mut [u8], first: Head, limits: &Limits) -> Option<(core::ops::Range<usize>, usize)> {
+    // First pass, reading only: are all the frames here and acceptable? The continuations' payload offsets,
+    // lengths and keys are remembered for the second pass.
+    let mut seen = [(0usize, 0usize, None::<[u8; 4]>); GATHER_REMEMBER];
+    let (mut at, mut size, mut frames) = (first.len + first.payload, first.payload as u64, 1u64);
+    loop {
+        let head = Head::parse(buf.get(at..)?, limits)?;
+        if head.b0 & 0x7f != 0x00 || frames >= limits.max_fragments {
+            return None;
+        }
+        if let Some(slot) = seen.get_mut(frames as usize - 1) {
+            *slot = (at + head.len, head.payload, head.key);
+        }
+        size += head.payload as u64;
+        frames += 1;
+        at += head.len + head.payload;
+        if size > limits.max_message || at > buf.len() {
+            return None;
+        }
+        if head.b0 & 0x80 != 0 {
+            break;
+        }
+    }
+    let consumed = at;
+    // Second pass: unmask each payload and move it up to the end of the message so far.
+    let start = first.len;
+    if let Some(key) = first.key {
+        apply_mask(&mut buf[start..start + first.payload], key, 0);
+    }
+    let mut end = start + first.payload;
+    let mut next = start + first.payload;
+    for i in 0..(frames - 1) as usize {
+        let (from, len, key) = match seen.get(i) {
+            Some(&frame) => frame,
+            None => {
+                // Past the remembered frames: parse again (headers after `end` are still in place).
+                let head = Head::parse(&buf[next..], limits).expect("parsed in the first pass");
+                (next + head.len, head.payload, head.key)
+            }
+        };
+        move_unmasked(buf, from, len, key, end);
+        end += len;
+        next = from + len;
+    }
+    Some((start..end, consumed))
+}
+
+/// Unmasks `buf[from..from + len]` (if `key`) and moves it to `buf[to..]` (`to <= from`).
+#[inline(always)]
+fn move_unmasked(buf: &mut [u8], from: usize, len: usize, key: Option<[u8; 4]>, to: usize) {
+    if len <= 16 {
+        // Small fragments: one pass, no calls.
+        let key = key.unwrap_or([0; 4]);
+        let gap = from - to;
+        if to + 16 <= from + len && from + 16 <= buf.len() {
+            // One 16-byte load and store: the bytes stored past `to + len` land on stale headers or on this
+            // fragment's own (already loaded) source, never on anything still needed.
+            let k = u32::from_ne_bytes(key) as u128;
+            let word = k | k << 32 | k << 64 | k << 96;
+            let src: [u8; 16] = buf[from..from + 16].try_into().expect("16 bytes");
+            buf[to..to + 16].copy_from_slice(&(u128::from_ne_bytes(src) ^ word).to_ne_bytes());
+            return;
+        }
+        // Byte by byte in increasing order, which is right even where the two ranges overlap.
+        let span = &mut buf[to..from + len];
+        for i in 0..len {
+            span[i] = span[gap + i] ^ key[i & 3];
+        }
+        return;
+    }
+    if let Some(key) = key {
+        apply_mask(&mut buf[from..from + len], key, 0);
+    }
+    buf.copy_within(from..from + len, to);
 }
