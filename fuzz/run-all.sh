@@ -28,7 +28,7 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-30}"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 JOBS="${FUZZ_JOBS:-2}"
 ALL_TARGETS="frame_header utf8 mask server_connection client_connection server_handshake client_handshake roundtrip"
-ALL_TARGETS+=" deflate_params inflate roundtrip_deflate"
+ALL_TARGETS+=" deflate_params inflate roundtrip_deflate batch"
 read -r -a TARGETS <<< "${FUZZ_TARGETS:-$ALL_TARGETS}"
 
 # Longest generated input per target: the byte-stream targets need room for several frames or a head plus

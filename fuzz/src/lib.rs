@@ -26,6 +26,7 @@
 //! already reported. Leave it unset for real runs: `run-all.sh` does.
 
 pub mod alloc;
+pub mod batch;
 pub mod conn;
 pub mod deflate;
 pub mod handshake;

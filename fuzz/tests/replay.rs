@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wsproto::Role;
-use wsproto_fuzz::{conn, deflate, handshake, inflate, roundtrip, roundtrip_deflate, simple};
+use wsproto_fuzz::{batch, conn, deflate, handshake, inflate, roundtrip, roundtrip_deflate, simple};
 
 /// Most time one input may take (release build; not checked in debug builds).
 const TIME_BUDGET: Duration = Duration::from_secs(2);
@@ -26,6 +26,7 @@ fn target(name: &str) -> fn(&[u8]) {
         "utf8" => simple::utf8,
         "mask" => simple::mask,
         "roundtrip" => roundtrip::roundtrip,
+        "batch" => batch::batch,
         "server_connection" => |d| conn::connection_target(Role::Server, d),
         "client_connection" => |d| conn::connection_target(Role::Client, d),
         "server_handshake" => handshake::server_handshake,
