@@ -1,10 +1,14 @@
 //! Whole messages through the core: encode (`send_binary` / `send_text` into a reused `Vec`) and decode
-//! (`feed` + `poll_event`), both roles, 16 B to 1 MiB.
+//! (`feed` + `poll_event`), both roles, 16 B to 1 MiB. Decode also takes each message in 8 fragments
+//! (`feed_poll_*_8frames`: the reassembly cost, to compare with the unfragmented case).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsproto::{Config, Connection, Event, EventRef, Role};
+use wsproto::{Config, Connection, DataKind, Event, EventRef, Role};
+
+/// Fragments per message in the `_8frames` decode cases.
+const FRAMES: usize = 8;
 
 const SIZES: [(usize, &str); 4] = [(16, "16B"), (1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
 
@@ -66,7 +70,23 @@ fn decode(c: &mut Criterion) {
             peer.send_binary(&data, &mut binary_wire).unwrap();
             let mut text_wire = Vec::new();
             peer.send_text(&text, &mut text_wire).unwrap();
-            for (kind, wire) in [("binary", binary_wire), ("text", text_wire)] {
+            let fragmented = |kind: DataKind, peer: &mut Connection| {
+                let mut wire = Vec::new();
+                let chunk = len.div_ceil(FRAMES);
+                let mut pieces = data.chunks(chunk).peekable();
+                while let Some(piece) = pieces.next() {
+                    peer.send_fragment(kind, piece, pieces.peek().is_none(), &mut wire).unwrap();
+                }
+                wire
+            };
+            let binary_frag = fragmented(DataKind::Binary, &mut peer);
+            let text_frag = fragmented(DataKind::Text, &mut peer);
+            for (kind, wire) in [
+                ("binary", binary_wire),
+                ("text", text_wire),
+                ("binary_8frames", binary_frag),
+                ("text_8frames", text_frag),
+            ] {
                 let mut conn = conn(role);
                 g.bench_function(BenchmarkId::new(format!("feed_poll_{kind}"), role_name(role)), |b| {
                     b.iter(|| {

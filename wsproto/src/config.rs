@@ -38,6 +38,8 @@ pub struct Config {
     /// `max_frame_payload + 64 KiB`. In [`ReceiveMode::Whole`] a frame is kept whole until complete, so this
     /// must be at least the largest frame plus its header. [`Connection::feed`](crate::Connection::feed)
     /// refuses more; drivers read at most [`Connection::recv_capacity`](crate::Connection::recv_capacity).
+    /// The earlier fragments of a message being reassembled do not count here (they count against
+    /// [`max_message_size`](Self::max_message_size)), so a message may be larger than this.
     pub max_buffered: usize,
     /// Most bytes in an HTTP head (request or response line plus headers). Default 16 KiB. More → HTTP 431
     /// (server) or a handshake error (client).

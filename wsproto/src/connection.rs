@@ -108,7 +108,8 @@ struct InFrame {
     header: FrameHeader,
     /// Payload bytes not yet taken out of the receive buffer.
     remaining: u64,
-    /// Bytes at the front of the receive buffer already unmasked and validated (≤ `remaining`).
+    /// Payload bytes at the frame's place in the receive buffer (`held + skip`) already unmasked and
+    /// validated (≤ `remaining`).
     unmasked: usize,
     /// Payload bytes already taken out (aligns the mask for the next piece).
     taken: u64,
@@ -118,8 +119,7 @@ struct InFrame {
 #[derive(Debug)]
 struct InMessage {
     kind: DataKind,
-    /// Reassembled payload of earlier frames ([`ReceiveMode::Whole`]).
-    buf: BytesMut,
+    /// Payload bytes announced so far (wire bytes for a compressed message).
     size: u64,
     fragments: u64,
     utf8: Utf8Validator,
@@ -165,7 +165,16 @@ pub struct Connection {
     config: Config,
     /// The masking-key generator: a client's only (boxed, so a server connection does not carry its ~300 bytes).
     rng: Option<Box<StdRng>>,
+    /// The receive buffer: `[held][skip][unparsed…]` (see `held`, `skip`).
     recv: BytesMut,
+    /// Payload of the uncompressed message being reassembled in place ([`ReceiveMode::Whole`]): unmasked,
+    /// validated, at the front of `recv`. Bounded by `max_message_size`, not counted in `max_buffered`.
+    held: usize,
+    /// Stale bytes after `held` (headers of continuation frames and control frames received while part of a
+    /// message is held). Frames are parsed at `held + skip`. Zero when `held` is; counted in `max_buffered`
+    /// and compacted away (see [`Connection::compact`]). `held == skip == 0` whenever `message` is `None`,
+    /// so that a new message always starts at `recv[0]`.
+    skip: usize,
     frame: Option<InFrame>,
     message: Option<InMessage>,
     /// Payloads of unanswered pings, oldest first, at most [`MAX_PENDING_PONGS`].
@@ -201,6 +210,8 @@ impl Connection {
             config,
             rng: (role == Role::Client).then(|| Box::new(StdRng::from_seed(seed))),
             recv: BytesMut::new(),
+            held: 0,
+            skip: 0,
             frame: None,
             message: None,
             pending_pongs: VecDeque::new(),
@@ -246,8 +257,11 @@ impl Connection {
     // ----- input -----
 
     /// How many more bytes [`feed`](Self::feed) accepts now. Zero means: poll events first.
+    ///
+    /// [`Config::max_buffered`] less the bytes buffered, not counting the earlier fragments of a message being
+    /// reassembled (bounded by [`Config::max_message_size`] instead).
     pub fn recv_capacity(&self) -> usize {
-        self.config.max_buffered.saturating_sub(self.recv.len())
+        self.config.max_buffered.saturating_sub(self.recv.len() - self.held)
     }
 
     /// Gives the connection bytes read from the transport. Bytes after the peer's close frame, after a failure
@@ -301,7 +315,7 @@ impl Connection {
     /// to read a large frame straight into [`read_buf`](Self::read_buf) instead of through a small buffer.
     pub fn awaiting_payload(&self) -> u64 {
         match &self.frame {
-            Some(f) => f.remaining.saturating_sub(self.recv.len() as u64),
+            Some(f) => f.remaining.saturating_sub((self.recv.len() - self.base()) as u64),
             None => 0,
         }
     }
@@ -329,7 +343,10 @@ impl Connection {
                 Ok(Step::Event(ev)) => return Ok(Some(ev)),
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) if self.eof => return Err(self.fail(ProtocolError::UnexpectedEof)),
-                Ok(Step::NeedMore) => return Ok(None),
+                Ok(Step::NeedMore) => {
+                    self.make_room();
+                    return Ok(None);
+                }
                 Err(e) => return Err(self.fail(e)),
             }
         }
@@ -344,7 +361,7 @@ impl Connection {
             self.close_queued = true;
         }
         self.pending_pongs.clear();
-        self.recv = BytesMut::new();
+        self.reset_recv();
         self.frame = None;
         self.message = None;
         self.outcome = Some(if e == ProtocolError::UnexpectedEof {
@@ -356,18 +373,72 @@ impl Connection {
         e
     }
 
+    /// Empties the receive buffer, freeing its memory.
+    fn reset_recv(&mut self) {
+        self.recv = BytesMut::new();
+        self.held = 0;
+        self.skip = 0;
+    }
+
+    /// Where the next frame (or the current frame's payload) starts in `recv`.
+    fn base(&self) -> usize {
+        self.held + self.skip
+    }
+
+    /// Moves the held payload over the stale bytes (`skip` becomes 0). Costs `held` bytes of copying, so it is
+    /// only done when `skip > held` (paid for by the stale bytes that arrived since the last compaction), or
+    /// when the stale bytes would keep the frame being parsed from fitting in `max_buffered` (see
+    /// [`make_room`](Self::make_room)).
+    fn compact(&mut self) {
+        if self.skip > 0 {
+            self.recv.copy_within(0..self.held, self.skip);
+            self.recv.advance(self.skip);
+            self.skip = 0;
+        }
+    }
+
+    /// Counts `n` consumed bytes at `base` as stale, compacting when they outnumber the held ones.
+    fn add_skip(&mut self, n: usize) {
+        self.skip += n;
+        if self.skip > self.held {
+            self.compact();
+        }
+    }
+
+    /// Before waiting for input: the stale bytes count against `max_buffered`, so when they would keep what the
+    /// parser waits for (the current frame's payload, or a header) from fitting, compact. Each such compaction
+    /// costs at most `held` (≤ `max_message_size`) and is paid for by at least `max_buffered / 2 - 14` bytes
+    /// of input: stale bytes (`skip`) or the payload of the frame that must now arrive.
+    fn make_room(&mut self) {
+        if self.skip == 0 {
+            return;
+        }
+        let need = match &self.frame {
+            Some(f) => usize::try_from(f.remaining).unwrap_or(usize::MAX),
+            None => crate::frame::MAX_HEADER_LEN,
+        };
+        if self.skip.saturating_add(need) > self.config.max_buffered {
+            self.compact();
+        }
+    }
+
     fn step(&mut self) -> Result<Step, ProtocolError> {
         if self.frame.is_none() {
-            let Some((header, header_len)) = FrameHeader::parse(&self.recv).map_err(ProtocolError::Frame)? else {
+            let base = self.base();
+            let Some((header, header_len)) = FrameHeader::parse(&self.recv[base..]).map_err(ProtocolError::Frame)?
+            else {
                 return Ok(Step::NeedMore);
             };
             self.check_header(&header)?;
-            self.recv.advance(header_len);
+            if base == 0 {
+                self.recv.advance(header_len);
+            } else {
+                self.add_skip(header_len);
+            }
             if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
                 let kind = if header.opcode == OpCode::Text { DataKind::Text } else { DataKind::Binary };
                 self.message = Some(InMessage {
                     kind,
-                    buf: BytesMut::new(),
                     size: header.payload_len,
                     fragments: 1,
                     utf8: Utf8Validator::new(),
@@ -441,16 +512,27 @@ impl Connection {
     fn control_frame(&mut self) -> Result<Step, ProtocolError> {
         let frame = self.frame.as_ref().expect("caller checked");
         let len = frame.remaining as usize; // ≤ 125, checked by FrameHeader::parse
-        if self.recv.len() < len {
+        let base = self.base();
+        if self.recv.len() - base < len {
             return Ok(Step::NeedMore);
         }
         let header = frame.header;
         self.frame = None;
-        let mut payload = self.recv.split_to(len);
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
-        }
-        let payload = payload.freeze();
+        let payload = if base == 0 {
+            let mut payload = self.recv.split_to(len);
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key, 0);
+            }
+            payload.freeze()
+        } else {
+            // Inside a message reassembled in place: copied out, its bytes become stale.
+            let mut payload = self.recv[base..base + len].to_vec();
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key, 0);
+            }
+            self.add_skip(len);
+            Bytes::from(payload)
+        };
         match header.opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_queued {
@@ -471,7 +553,7 @@ impl Connection {
                 })?;
                 self.received_close = true;
                 self.message = None;
-                self.recv = BytesMut::new();
+                self.reset_recv();
                 if !self.close_queued {
                     // RFC 6455 §5.5.1: reply with a close frame, echoing the status code.
                     self.close_queued = true;
@@ -489,11 +571,12 @@ impl Connection {
         if self.message.as_ref().is_some_and(|m| m.compressed) {
             return self.compressed_data_frame();
         }
+        let base = self.base();
         let frame = self.frame.as_mut().expect("caller checked");
         let msg = self.message.as_mut().expect("a data frame always has a message");
-        let avail = (self.recv.len() as u64).min(frame.remaining) as usize;
+        let avail = ((self.recv.len() - base) as u64).min(frame.remaining) as usize;
         if avail > frame.unmasked {
-            let fresh = &mut self.recv[frame.unmasked..avail];
+            let fresh = &mut self.recv[base + frame.unmasked..base + avail];
             if let Some(key) = frame.header.mask {
                 apply_mask(fresh, key, (frame.taken as usize).wrapping_add(frame.unmasked));
             }
@@ -534,19 +617,26 @@ impl Connection {
                 if !frame_done {
                     return Ok(Step::NeedMore);
                 }
-                let data = self.recv.split_to(avail);
+                // Reassembly in place: the payload joins the held bytes at the front of `recv`.
                 self.frame = None;
-                if msg.buf.is_empty() {
-                    msg.buf = data;
-                } else {
-                    msg.buf.extend_from_slice(&data);
+                if self.skip > 0 {
+                    // Whichever moves fewer bytes: the held bytes over the stale ones, or the payload back.
+                    if self.held <= avail {
+                        self.compact();
+                    } else {
+                        self.recv.copy_within(base..base + avail, self.held);
+                    }
                 }
+                self.held += avail;
                 if !fin {
                     return Ok(Step::Continue);
                 }
-                let msg = self.message.take().expect("checked above");
-                let payload = msg.buf.freeze();
-                Ok(Step::Event(InMessage::whole(msg.kind, payload)))
+                let kind = self.message.take().expect("checked above").kind;
+                let payload = self.recv.split_to(self.held).freeze();
+                self.recv.advance(self.skip);
+                self.held = 0;
+                self.skip = 0;
+                Ok(Step::Event(InMessage::whole(kind, payload)))
             }
         }
     }
@@ -918,9 +1008,9 @@ impl Connection {
         self.received_close && self.close_queued && self.role == Role::Server
     }
 
-    /// Bytes held in the receive buffer and the message being reassembled, for memory accounting.
+    /// Bytes held in the receive buffer, including the message being reassembled, for memory accounting.
     pub fn buffered_len(&self) -> usize {
-        self.recv.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
+        self.recv.len()
     }
 }
 
