@@ -966,10 +966,9 @@ impl Connection {
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         out.reserve(header.encoded_len() + payload.len());
         header.write_to(out);
-        let start = out.len();
-        out.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut out[start..], key, 0);
+        match mask {
+            Some(key) => crate::mask::extend_masked(out, payload, key),
+            None => out.extend_from_slice(payload),
         }
     }
 
