@@ -8,7 +8,9 @@
 # Environment:
 #   FUZZ_SECONDS    seconds per target (libFuzzer -max_total_time), default 30
 #   FUZZ_TARGETS    space-separated subset of targets, default all
-#   FUZZ_SANITIZER  cargo fuzz --sanitizer: none (default: the crate is safe Rust, so this is ~3x faster),
+#   FUZZ_SANITIZER  cargo fuzz --sanitizer: none (default, ~3x faster: the crate is safe Rust but for
+#                   mask.rs — feature-checked SIMD calls and one set_len — and from_utf8_unchecked over validated
+#                   text; run the mask target with address now and then),
 #                   address, ...
 #   FUZZ_JOBS       cargo build jobs, default 2
 #
