@@ -32,7 +32,7 @@ use crate::deflate::{Codec, DeflateParams};
 use crate::error::{BufferFull, ProtocolError, SendError};
 use crate::event::{DataKind, Event, Fragment, Utf8Bytes};
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, apply_mask_ascii};
 use crate::utf8::Utf8Validator;
 
 mod batch;
@@ -577,10 +577,20 @@ impl Connection {
         let avail = ((self.recv.len() - base) as u64).min(frame.remaining) as usize;
         if avail > frame.unmasked {
             let fresh = &mut self.recv[base + frame.unmasked..base + avail];
-            if let Some(key) = frame.header.mask {
-                apply_mask(fresh, key, (frame.taken as usize).wrapping_add(frame.unmasked));
-            }
-            if msg.kind == DataKind::Text {
+            let at = (frame.taken as usize).wrapping_add(frame.unmasked);
+            let text = msg.kind == DataKind::Text;
+            // For text, whether the bytes are all ASCII comes with the unmasking: then they need no second look.
+            let ascii = match frame.header.mask {
+                Some(key) if text => apply_mask_ascii(fresh, key, at),
+                Some(key) => {
+                    apply_mask(fresh, key, at);
+                    false
+                }
+                None => false,
+            };
+            if text && ascii && !msg.utf8.is_partial() {
+                msg.utf8.feed_ascii(fresh.len());
+            } else if text {
                 msg.utf8.feed(fresh).map_err(|e| ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to })?;
             }
             frame.unmasked = avail;

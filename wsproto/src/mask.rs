@@ -35,6 +35,19 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     xor_in_place(buf, key)
 }
 
+/// [`apply_mask`], and whether every unmasked byte is ASCII (so that the bytes are UTF-8 as they stand): the
+/// check rides along in the same pass, which makes validating ASCII text (RFC 6455 §8.1) nearly free.
+#[inline]
+pub fn apply_mask_ascii(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
+    let key = rotate(key, offset);
+    #[cfg(target_arch = "x86_64")]
+    if buf.len() >= WIDE_MIN {
+        return x86::apply_mask_ascii(buf, key) & 0x8080_8080_8080_8080 == 0;
+    }
+    let acc = xor_in_place_acc::<true>(buf, key);
+    acc & 0x8080_8080_8080_8080 == 0
+}
+
 /// Appends `payload` XOR `key` (the key starting at `payload[0]`) to `out`, in one pass: the masked bytes are
 /// written once, straight into `out`'s spare capacity, with no zero-fill or copy before the XOR.
 #[inline]
@@ -78,14 +91,21 @@ fn word(key: [u8; 4]) -> u64 {
 /// last 0–3, so the key stays aligned.
 #[inline(always)]
 fn xor_in_place(buf: &mut [u8], key: [u8; 4]) {
+    xor_in_place_acc::<false>(buf, key);
+}
+
+/// [`xor_in_place`], also returning, when `ACC`, the OR of every byte it wrote (spread over a word): its high
+/// bits say whether any unmasked byte is not ASCII. Without `ACC` the accumulation compiles away.
+#[inline(always)]
+fn xor_in_place_acc<const ACC: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let w = word(key);
     let (body, mut rest) = buf.split_at_mut(buf.len() & !255);
-    xor_words(body, w);
+    let mut acc = xor_words::<ACC>(body, w);
     macro_rules! step {
         ($n:literal) => {
             if rest.len() >= $n {
                 let (head, tail) = rest.split_at_mut($n);
-                xor_words(head, w);
+                acc |= xor_words::<ACC>(head, w);
                 rest = tail;
             }
         };
@@ -98,12 +118,20 @@ fn xor_in_place(buf: &mut [u8], key: [u8; 4]) {
     if rest.len() >= 4 {
         let (head, tail) = rest.split_at_mut(4);
         let head: &mut [u8; 4] = head.try_into().expect("4 bytes");
-        *head = (u32::from_ne_bytes(*head) ^ w as u32).to_ne_bytes();
+        let x = u32::from_ne_bytes(*head) ^ w as u32;
+        *head = x.to_ne_bytes();
+        if ACC {
+            acc |= x as u64;
+        }
         rest = tail;
     }
     for (b, k) in rest.iter_mut().zip(key) {
         *b ^= k;
+        if ACC {
+            acc |= *b as u64;
+        }
     }
+    acc
 }
 
 /// [`xor_in_place`] for long inputs: the bytes up to the first 64-byte boundary first, so that the blocks
@@ -111,19 +139,29 @@ fn xor_in_place(buf: &mut [u8], key: [u8; 4]) {
 /// flight from such a store is not forwarded (unmasking a buffer just written, or unmasking in pieces).
 #[inline(always)]
 fn xor_in_place_aligned(buf: &mut [u8], key: [u8; 4]) {
+    xor_in_place_aligned_acc::<false>(buf, key);
+}
+
+#[inline(always)]
+fn xor_in_place_aligned_acc<const ACC: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let head = buf.as_ptr().align_offset(64).min(buf.len());
     let (head, rest) = buf.split_at_mut(head);
-    xor_in_place(head, key);
-    xor_in_place(rest, rotate(key, head.len()));
+    xor_in_place_acc::<ACC>(head, key) | xor_in_place_acc::<ACC>(rest, rotate(key, head.len()))
 }
 
 /// XORs a buffer whose length is a multiple of 8 word by word.
 #[inline(always)]
-fn xor_words(buf: &mut [u8], w: u64) {
+fn xor_words<const ACC: bool>(buf: &mut [u8], w: u64) -> u64 {
+    let mut acc = 0;
     for chunk in buf.chunks_exact_mut(8) {
         let arr: &mut [u8; 8] = chunk.try_into().expect("8 bytes");
-        *arr = (u64::from_ne_bytes(*arr) ^ w).to_ne_bytes();
+        let x = u64::from_ne_bytes(*arr) ^ w;
+        *arr = x.to_ne_bytes();
+        if ACC {
+            acc |= x;
+        }
     }
+    acc
 }
 
 /// The fused copy-and-XOR loop, `dst[i] = src[i] ^ key[i % 4]`, with the same shape as [`xor_in_place`].
@@ -197,6 +235,21 @@ mod x86 {
     }
 
     #[inline]
+    pub(super) fn apply_mask_ascii(buf: &mut [u8], key: [u8; 4]) -> u64 {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU supports AVX-512F (checked just above), the only requirement of the callee.
+            return unsafe { apply_mask_ascii_avx512(buf, key) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of the callee.
+            return unsafe { apply_mask_ascii_avx2(buf, key) };
+        }
+        super::xor_in_place_aligned_acc::<true>(buf, key)
+    }
+
+    #[inline]
     pub(super) fn xor_copy(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
         if std::arch::is_x86_feature_detected!("avx512f") {
             #[allow(unsafe_code)]
@@ -234,6 +287,22 @@ mod x86 {
     /// The CPU must support AVX-512F.
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn apply_mask_ascii_avx512(buf: &mut [u8], key: [u8; 4]) -> u64 {
+        super::xor_in_place_aligned_acc::<true>(buf, key)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn apply_mask_ascii_avx2(buf: &mut [u8], key: [u8; 4]) -> u64 {
+        super::xor_in_place_aligned_acc::<true>(buf, key)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn xor_copy_avx512(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
         super::xor_copy(dst, src, key)
     }
@@ -263,6 +332,12 @@ mod tests {
     fn in_place_variants() -> Vec<(&'static str, Box<dyn Fn(&mut [u8], [u8; 4], usize)>)> {
         let mut v: Vec<(&'static str, Box<dyn Fn(&mut [u8], [u8; 4], usize)>)> = vec![
             ("apply_mask", Box::new(apply_mask)),
+            (
+                "apply_mask_ascii",
+                Box::new(|b: &mut [u8], k, o| {
+                    let _ = apply_mask_ascii(b, k, o);
+                }),
+            ),
             ("portable", Box::new(|b: &mut [u8], k, o| xor_in_place(b, rotate(k, o)))),
             ("portable_aligned", Box::new(|b: &mut [u8], k, o| xor_in_place_aligned(b, rotate(k, o)))),
         ];
@@ -416,6 +491,62 @@ mod tests {
             }
         }
         assert_eq!(rotate(key, usize::MAX), [40, 10, 20, 30]);
+    }
+
+    type AsciiVariant = (&'static str, Box<dyn Fn(&mut [u8], [u8; 4], usize) -> bool>);
+
+    /// Every ASCII-reporting variant: the public entry point, the portable loop, and the wide ones this CPU has.
+    fn ascii_variants() -> Vec<AsciiVariant> {
+        let high = |acc: u64| acc & 0x8080_8080_8080_8080 == 0;
+        #[allow(unused_mut)]
+        let mut v: Vec<AsciiVariant> = vec![
+            ("apply_mask_ascii", Box::new(apply_mask_ascii)),
+            ("portable", Box::new(move |b: &mut [u8], k, o| high(xor_in_place_acc::<true>(b, rotate(k, o))))),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(("dispatch", Box::new(move |b: &mut [u8], k, o| high(x86::apply_mask_ascii(b, rotate(k, o))))));
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                #[allow(unsafe_code)]
+                // SAFETY: checked just above.
+                v.push((
+                    "avx512",
+                    Box::new(move |b: &mut [u8], k, o| high(unsafe { x86::apply_mask_ascii_avx512(b, rotate(k, o)) })),
+                ));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                #[allow(unsafe_code)]
+                // SAFETY: checked just above.
+                v.push((
+                    "avx2",
+                    Box::new(move |b: &mut [u8], k, o| high(unsafe { x86::apply_mask_ascii_avx2(b, rotate(k, o)) })),
+                ));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_ascii_verdict_is_right_wherever_a_high_byte_is() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for (name, f) in ascii_variants() {
+            for len in (0..300).chain([1000, 4096 + 7]) {
+                for start in [0, 1, 5] {
+                    for high_at in (0..len).step_by(len / 37 + 1).map(Some).chain([None, len.checked_sub(1)]) {
+                        let mut plain: Vec<u8> = (0..start + len).map(|i| b'a' + (i % 26) as u8).collect();
+                        if let Some(h) = high_at {
+                            plain[start + h] = 0x80 | (h as u8);
+                        }
+                        let offset = len % 4;
+                        let mut buf = plain.clone();
+                        naive(&mut buf[start..], key, offset); // mask
+                        let ascii = f(&mut buf[start..], key, offset); // unmask
+                        assert_eq!(buf, plain, "{name}: len {len} start {start}");
+                        assert_eq!(ascii, high_at.is_none(), "{name}: len {len} start {start} high at {high_at:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

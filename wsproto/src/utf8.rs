@@ -87,6 +87,14 @@ impl Utf8Validator {
         }
     }
 
+    /// Accepts `n` bytes the caller knows are ASCII (e.g. checked while unmasking them,
+    /// [`apply_mask_ascii`](crate::mask::apply_mask_ascii)) without looking at them again: the same as
+    /// [`feed`](Self::feed) on them, when no code point is pending. With one pending, use `feed`.
+    pub(crate) fn feed_ascii(&mut self, n: usize) {
+        debug_assert!(!self.is_partial());
+        self.done += n as u64;
+    }
+
     /// Ends the stream: an incomplete code point left over is an error.
     pub fn finish(&self) -> Result<(), Utf8Error> {
         if self.partial_len != 0 {
@@ -99,6 +107,21 @@ impl Utf8Validator {
     /// Ready for a new stream.
     pub fn reset(&mut self) {
         *self = Self::default();
+    }
+}
+
+/// Bytes known to be ASCII (checked by the caller while unmasking them) as text, without a second pass.
+#[inline]
+pub(crate) fn ascii_str(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    if cfg!(debug_assertions) {
+        return str::from_utf8(bytes).expect("the caller checked that the bytes are ASCII");
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: every caller passes bytes it has just checked to be ASCII (`apply_mask_ascii` returned true for
+    // exactly these bytes, and nothing wrote them since), and ASCII is valid UTF-8.
+    unsafe {
+        str::from_utf8_unchecked(bytes)
     }
 }
 

@@ -20,7 +20,8 @@ use crate::config::ReceiveMode;
 use crate::connection::{Compress, Encoded};
 use crate::error::{ProtocolError, SendError};
 use crate::event::{DataKind, EventRef};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, apply_mask_ascii};
+use crate::utf8::ascii_str;
 
 /// The commands available to a [`Connection::poll_events`] handler: they encode into the output buffer given
 /// to `poll_events`, after any frames the connection queued on its own (as the [`Connection`] commands do).
@@ -179,13 +180,17 @@ impl Connection {
         let (mut at, mut handled, mut flow) = (0, 0, ControlFlow::Continue(()));
         let mut failure = None;
         while let Some(head) = Head::parse(&recv[at..], &limits) {
+            let mut ascii = false;
             let (range, next) = match head.b0 {
                 // FIN, no RSV bits, text or binary (RFC 6455 §5.2).
                 0x81 | 0x82 => {
                     let (start, end) = (at + head.len, at + head.len + head.payload);
                     let Some(payload) = recv.get_mut(start..end) else { break };
-                    if let Some(key) = head.key {
-                        apply_mask(payload, key, 0);
+                    match head.key {
+                        // Text: whether it is all ASCII comes with the unmasking, for free.
+                        Some(key) if head.b0 == 0x81 => ascii = apply_mask_ascii(payload, key, 0),
+                        Some(key) => apply_mask(payload, key, 0),
+                        None => {}
                     }
                     (start..end, end)
                 }
@@ -198,7 +203,8 @@ impl Connection {
             };
             let payload = &recv[range];
             let event = if head.b0 & 0x0f == 0x1 {
-                match core::str::from_utf8(payload) {
+                let text = if ascii { Ok(ascii_str(payload)) } else { core::str::from_utf8(payload) };
+                match text {
                     Ok(text) if streaming => {
                         EventRef::Fragment { kind: DataKind::Text, data: text.as_bytes(), first: true, last: true }
                     }
