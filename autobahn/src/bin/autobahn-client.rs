@@ -1,6 +1,7 @@
 //! Case-running client for Autobahn's `fuzzingserver` mode: `autobahn-client ws://127.0.0.1:PORT [AGENT]`.
 //!
-//! Asks `/getCaseCount`, runs `/runCase?case=N&agent=AGENT` for every case (echoing each message), then
+//! Asks `/getCaseCount`, runs `/runCase?case=N&agent=AGENT` for every case (echoing each message with
+//! `recv_with`), then
 //! opens `/updateReports?agent=AGENT`.
 
 use wsproto_tokio::{connect_with, CloseCode, ConnectOptions, Message};
@@ -35,12 +36,23 @@ async fn case_count(base: &str) -> Result<u32, Box<dyn std::error::Error>> {
     Err("no case count received".into())
 }
 
+/// Echoes every message of one case with `recv_with` (messages handled borrowed in the receive buffer).
 async fn run_case(url: &str) -> Result<(), wsproto_tokio::Error> {
     let (mut ws, _) = connect_with(url, ConnectOptions::default()).await?;
-    while let Some(msg) = ws.recv().await {
-        let msg = msg?;
-        if msg.is_data() {
-            ws.feed(msg).await?;
+    let mut failure = None;
+    while let Some(r) = ws
+        .recv_with(|event, tx| {
+            if let Some((kind, data)) = event.data() {
+                if let Err(e) = tx.send(kind, data) {
+                    failure.get_or_insert(e);
+                }
+            }
+        })
+        .await
+    {
+        r?;
+        if let Some(e) = failure.take() {
+            return Err(e);
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! Echo server for Autobahn's `fuzzingclient` mode: `autobahn-server 127.0.0.1:PORT`.
 //!
-//! Echoes every text and binary message unchanged. Replies are queued with `feed` and written in one batch
-//! when the connection would wait for input.
+//! Echoes every text and binary message unchanged with `recv_with`: each message is handled borrowed in the
+//! receive buffer (the core's in-place path for whole and gathered fragmented messages, the general path for
+//! the rest) and its echo queued, written in one batch when the connection would wait for input.
 
 use tokio::net::TcpListener;
 use wsproto_tokio::{accept_with, Accept, Accepted, Config};
@@ -32,15 +33,17 @@ async fn echo<S>(mut ws: wsproto_tokio::WebSocket<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    while let Some(msg) = ws.recv().await {
-        match msg {
-            Ok(m) if m.is_data() => {
-                if ws.feed(m).await.is_err() {
-                    break;
-                }
+    let mut failed = false;
+    while let Some(Ok(_)) = ws
+        .recv_with(|event, tx| {
+            if let Some((kind, data)) = event.data() {
+                failed |= tx.send(kind, data).is_err();
             }
-            Ok(_) => {}
-            Err(_) => break,
+        })
+        .await
+    {
+        if failed {
+            break;
         }
     }
 }

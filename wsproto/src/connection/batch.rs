@@ -157,7 +157,7 @@ impl Connection {
         }
     }
 
-    /// The fast path: whole uncompressed data messages at the front of the receive buffer — single frames,
+    /// The fast path: whole uncompressed data messages under 16 KiB at the front of the receive buffer — single frames,
     /// and in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control frame between
     /// them) — handled in place: unmasked, fragments moved together, text validated, then handed to the
     /// handler borrowed. Stops at the first frame that is anything else, leaving it untouched for the general
@@ -172,8 +172,8 @@ impl Connection {
         let mut recv = core::mem::take(&mut self.recv);
         let limits = Limits {
             expect_mask: self.role == Role::Server,
-            max_frame: self.config.max_frame_payload.min(self.config.max_message_size),
-            max_message: self.config.max_message_size,
+            max_frame: self.config.max_frame_payload.min(self.config.max_message_size).min(IN_PLACE_MAX),
+            max_message: self.config.max_message_size.min(IN_PLACE_MAX),
             max_fragments: self.config.max_fragments,
         };
         let streaming = self.config.receive_mode == ReceiveMode::Streaming;
@@ -293,6 +293,11 @@ impl Head {
         Some(Head { b0, len, payload: payload as usize, key })
     }
 }
+
+/// The largest message handled in place. Larger ones go through the general path, which splits them off into
+/// a buffer of their own: copying them would cost more than the split, and from there
+/// [`Responder::send_shared`] can send them on without a copy (as `wsproto-tokio` does from 16 KiB).
+const IN_PLACE_MAX: u64 = 16 * 1024 - 1;
 
 /// Frames of a gathered message remembered by the first pass of [`gather`] (more are parsed again).
 const GATHER_REMEMBER: usize = 16;
