@@ -29,6 +29,8 @@ use crate::outq::OutQueue;
 const READ_CHUNK: usize = 64 * 1024;
 /// A frame with at least this much payload still to come is read directly into the core's buffer.
 const DIRECT_READ_MIN: usize = 32 * 1024;
+/// Read size once traffic is large (bulk): several 64 KiB messages per read.
+const BULK_READ: usize = 256 * 1024;
 /// The most read directly at once.
 const DIRECT_READ_MAX: usize = 4 << 20;
 /// A write buffer holding more memory than this (or a receive buffer grown by direct reads) is freed after
@@ -273,8 +275,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // 14-byte header reserved 4 MiB, and a few hundred such peers exhausted a server's address space.
             let sent = self.conn.buffered_len().max(READ_CHUNK);
             usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX).min(sent)
-        } else if self.bulk {
-            READ_CHUNK
+        } else if self.bulk || self.grew {
+            // The buffer grew for large traffic and is kept until a quiet second passes (`trim`): read into it
+            // directly rather than through the stack and a copy, and in large pieces, so that several large
+            // messages can arrive (and their replies leave) per system call.
+            BULK_READ
         } else {
             0
         };

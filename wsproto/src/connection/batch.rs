@@ -5,10 +5,12 @@
 //! buffer as a reference-counted `Bytes`, which costs a few atomic operations and, together with the
 //! caller's bookkeeping, more CPU than the kernel spends moving a small message. `poll_events` instead walks
 //! every frame already in the buffer and calls a handler with the payload **borrowed** in place (unmasked,
-//! text validated), while the handler encodes its replies into the same output buffer. Frames that are not a
-//! whole single-frame message already in the buffer (fragments, control frames, compressed messages, partial
-//! frames, anything invalid) go through `poll_event`'s general path and reach the handler as a borrowed view
-//! of the owned event, so both paths deliver the same events in the same order with the same errors.
+//! text validated), while the handler encodes its replies into the same output buffer. That covers whole
+//! uncompressed messages under 16 KiB: single frames, and fragmented messages whose frames have all arrived
+//! with no control frame between them (gathered in place). Everything else (control frames, compressed or
+//! larger messages, partial frames, anything invalid) goes through `poll_event`'s general path and reaches the
+//! handler as a borrowed view of the owned event, so both paths deliver the same events in the same order with
+//! the same errors (`tests/batch.rs` and the `batch` fuzz target check exactly that).
 
 use core::ops::ControlFlow;
 
@@ -157,9 +159,9 @@ impl Connection {
         }
     }
 
-    /// The fast path: whole uncompressed data messages under 16 KiB at the front of the receive buffer — single frames,
-    /// and in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control frame between
-    /// them) — handled in place: unmasked, fragments moved together, text validated, then handed to the
+    /// The fast path: whole uncompressed data messages under 16 KiB at the front of the receive buffer —
+    /// single frames, and in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control
+    /// frame between them) — handled in place: unmasked, fragments moved together, text validated, then handed to the
     /// handler borrowed. Stops at the first frame that is anything else, leaving it untouched for the general
     /// path, which reports every error but one: invalid UTF-8 in a fragmented message gathered here fails the
     /// connection here, with the same error (the general path would report it before any other event, too).
