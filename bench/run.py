@@ -352,17 +352,22 @@ def run_criterion(args):
     if p.returncode != 0:
         log("criterion failed: " + p.stderr[-500:])
         return []
+    def median(*parts):
+        path = os.path.join(ROOT, "target", "criterion", *parts, "new", "estimates.json")
+        try:
+            with open(path) as f:
+                return json.load(f)["median"]["point_estimate"]
+        except (OSError, KeyError, ValueError):
+            return None
+
     rows = []
     for label in ["64B", "1KiB", "64KiB", "1MiB"]:
         row = {"size": label}
-        for fn in ["apply_mask", "memcpy", "candidate_dispatch"]:
+        for fn in ["apply_mask", "memcpy", "apply_mask_16-buffers"]:
             for start in ["start+0", "start+1"]:
-                path = os.path.join(ROOT, "target", "criterion", f"mask_{label}", fn, start, "new", "estimates.json")
-                try:
-                    with open(path) as f:
-                        row[f"{fn}/{start}"] = json.load(f)["median"]["point_estimate"]
-                except (OSError, KeyError, ValueError):
-                    row[f"{fn}/{start}"] = None
+                row[f"{fn}/{start}"] = median(f"mask_{label}", fn, start)
+        for fn in ["extend_masked", "copy", "copy_then_mask"]:
+            row[f"extend/{fn}"] = median(f"extend_{label}", fn)
         rows.append(row)
     return rows
 
@@ -550,19 +555,31 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
         L.append("## Unmasking vs memcpy (criterion, `cargo bench -p wsproto --bench mask`)")
         L.append("")
         L.append("Median time per call (ns); `+1` is an unaligned start. `apply_mask` XORs in place (one "
-                 "buffer); `memcpy` is `copy_from_slice` of the same length (two buffers). `dispatch` is a candidate "
-                 "in the bench file: `apply_mask`'s loop compiled for AVX-512/AVX2 and chosen at run time.")
+                 "buffer; AVX-512 / AVX2 / baseline chosen at run time from 128 bytes); `memcpy` is `copy_from_slice` "
+                 "of the same length (two buffers). Both rows work on the same buffers call after call, so at small "
+                 "sizes `apply_mask` waits for its previous call's stores to reach its loads (~10 cycles) where "
+                 "`memcpy` does not: `16 bufs` unmasks 16 buffers in turn, as a server meets fresh frames.")
         L.append("")
-        L.append("| size | apply_mask | memcpy | apply_mask +1 | memcpy +1 | dispatch | dispatch +1 | "
-                 "memcpy/apply_mask | memcpy/dispatch |")
+        L.append("| size | apply_mask | memcpy | memcpy/apply_mask | apply_mask +1 | memcpy +1 | memcpy/apply_mask +1 "
+                 "| apply_mask, 16 bufs | memcpy/that |")
         L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
         for r in crit:
-            a0, m0, a1, m1, d0, d1 = (r.get(k) for k in (
+            a0, m0, a1, m1, b0 = (r.get(k) for k in (
                 "apply_mask/start+0", "memcpy/start+0", "apply_mask/start+1", "memcpy/start+1",
-                "candidate_dispatch/start+0", "candidate_dispatch/start+1"))
+                "apply_mask_16-buffers/start+0"))
             f = lambda v: "—" if v is None else f"{v:,.1f}"
-            L.append(f"| {r['size']} | {f(a0)} | {f(m0)} | {f(a1)} | {f(m1)} | {f(d0)} | {f(d1)} | "
-                     f"{fmt_ratio(ratio(m0, a0))} | {fmt_ratio(ratio(m0, d0))} |")
+            L.append(f"| {r['size']} | {f(a0)} | {f(m0)} | {fmt_ratio(ratio(m0, a0))} | {f(a1)} | {f(m1)} | "
+                     f"{fmt_ratio(ratio(m1, a1))} | {f(b0)} | {fmt_ratio(ratio(m0, b0))} |")
+        L.append("")
+        L.append("A client's send path: `extend_masked` appends the payload masked in one pass; `copy` appends it "
+                 "unmasked (a server's path, the floor); `copy then mask` is the two passes it replaced.")
+        L.append("")
+        L.append("| size | extend_masked | copy | copy then mask | copy/extend_masked |")
+        L.append("|---|--:|--:|--:|--:|")
+        for r in crit:
+            e, c, cm = (r.get(k) for k in ("extend/extend_masked", "extend/copy", "extend/copy_then_mask"))
+            f = lambda v: "—" if v is None else f"{v:,.1f}"
+            L.append(f"| {r['size']} | {f(e)} | {f(c)} | {f(cm)} | {fmt_ratio(ratio(c, e))} |")
 
     # The issue's targets, from this run.
     L.append("")
@@ -626,9 +643,12 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
         worst = [ratio(r.get("memcpy/start+0"), r.get("apply_mask/start+0")) for r in crit] + \
                 [ratio(r.get("memcpy/start+1"), r.get("apply_mask/start+1")) for r in crit]
         worst = [w for w in worst if w is not None]
+        fresh = [ratio(r.get("memcpy/start+0"), r.get("apply_mask_16-buffers/start+0")) for r in crit]
+        fresh = [w for w in fresh if w is not None]
         if worst:
+            note = f"; 16 buffers in turn at ≤ 1 KiB: {fmt_ratio(min(fresh))}" if fresh else ""
             tgt("unmask at least as fast as memcpy (worst size; memcpy time / unmask time)", min(worst),
-                lambda v: v >= 1.0)
+                lambda v: v >= 1.0, f"{fmt_ratio(min(worst))}{note}")
     ws_allocs = [a for a in allocs if a.get("role") == "server" and a.get("name") == "wsproto" and "error" not in a]
     if ws_allocs:
         worst = max(a["allocs_per_msg"] for a in ws_allocs)
