@@ -29,7 +29,7 @@ use crate::outq::OutQueue;
 const READ_CHUNK: usize = 64 * 1024;
 /// A frame with at least this much payload still to come is read directly into the core's buffer.
 const DIRECT_READ_MIN: usize = 32 * 1024;
-/// Read size once traffic is large (bulk): several 64 KiB messages per read.
+/// Largest read once traffic is large (bulk): several 64 KiB messages per read.
 const BULK_READ: usize = 256 * 1024;
 /// The most read directly at once.
 const DIRECT_READ_MAX: usize = 4 << 20;
@@ -71,6 +71,8 @@ pub struct WebSocket<S> {
     awaiting_pong: bool,
     /// The last read was large: read the next one straight into the core's buffer.
     bulk: bool,
+    /// Bytes the last read brought (sizes the next bulk read: what the peer really sends, not what it claims).
+    last_read: usize,
     /// Reads went straight into the core's buffer (large frames or bulk) since buffers were last trimmed.
     grew: bool,
     /// When to free large buffers that are empty: armed when the connection waits for input after it grew its
@@ -106,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             keepalive,
             awaiting_pong: false,
             bulk: false,
+            last_read: 0,
             grew: false,
             trim: None,
             deferred: Vec::new(),
@@ -278,8 +281,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         } else if self.bulk || self.grew {
             // The buffer grew for large traffic and is kept until a quiet second passes (`trim`): read into it
             // directly rather than through the stack and a copy, and in large pieces, so that several large
-            // messages can arrive (and their replies leave) per system call.
-            BULK_READ
+            // messages can arrive (and their replies leave) per system call: up to twice the last read, so the
+            // room held for a peer stays within a small multiple of what it actually sent.
+            (2 * self.last_read).clamp(READ_CHUNK, BULK_READ)
         } else {
             0
         };
@@ -315,6 +319,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Tracks whether reads are large (bulk transfer).
     fn note_read(&mut self, n: usize) {
         self.bulk = n >= DIRECT_READ_MIN;
+        self.last_read = n;
     }
 
     /// Spare room in the receive buffer plus the write buffer's capacity: memory the connection holds for
