@@ -281,9 +281,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         } else if self.bulk || self.grew {
             // The buffer grew for large traffic and is kept until a quiet second passes (`trim`): read into it
             // directly rather than through the stack and a copy, and in large pieces, so that several large
-            // messages can arrive (and their replies leave) per system call: up to twice the last read, so the
-            // room held for a peer stays within a small multiple of what it actually sent.
-            (2 * self.last_read).clamp(READ_CHUNK, BULK_READ)
+            // messages can arrive (and their replies leave) per system call: up to four times the last read, so
+            // the room held for a peer stays within a small multiple of what it actually sent.
+            (4 * self.last_read).clamp(READ_CHUNK, BULK_READ)
         } else {
             0
         };
