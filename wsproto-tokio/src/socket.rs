@@ -328,16 +328,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.conn.recv_buffer_capacity() + self.out.capacity()
     }
 
+    /// Drives the closing phases: `Ready(true)` while messages flow, `Ready(false)` once the transport is closed
+    /// (the error that ended the connection, if any, is in `pending_error`, to be reported once).
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            match self.phase {
+                Phase::Open => return Poll::Ready(true),
+                Phase::Done => return Poll::Ready(false),
+                Phase::Finishing => ready!(self.poll_finishing(cx)),
+            }
+        }
+    }
+
     /// The receive loop (see the module docs).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            match self.phase {
-                Phase::Done => return Poll::Ready(self.pending_error.take().map(Err)),
-                Phase::Finishing => {
-                    ready!(self.poll_finishing(cx));
-                    continue;
-                }
-                Phase::Open => {}
+            if !ready!(self.poll_open(cx)) {
+                return Poll::Ready(self.pending_error.take().map(Err));
             }
             match self.conn.poll_event() {
                 Ok(Some(ev)) => {
@@ -397,13 +404,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         F: FnMut(EventRef<'_>, &mut Replies<'_, '_>),
     {
         loop {
-            match self.phase {
-                Phase::Done => return Poll::Ready(self.pending_error.take().map(Err)),
-                Phase::Finishing => {
-                    ready!(self.poll_finishing(cx));
-                    continue;
-                }
-                Phase::Open => {}
+            if !ready!(self.poll_open(cx)) {
+                return Poll::Ready(self.pending_error.take().map(Err));
             }
             let high_water = self.config.write_high_water;
             let was_closing = self.conn.is_closing();
