@@ -96,27 +96,22 @@ fn echo_owned(conn: &mut Connection, event: &Event, out: &mut Vec<u8>) {
     }
 }
 
-/// Feeds `wire` in `chunks`, draining events with `poll_event` after each feed.
-fn drive_owned(role: Role, streaming: bool, wire: &[u8], chunks: &[usize]) -> Observed {
+/// Feeds `wire` in `chunks`, draining the events after each feed with `drain` (which records them and echoes
+/// the data messages), then the automatic frames; stops at the first error.
+fn drive(
+    role: Role,
+    streaming: bool,
+    wire: &[u8],
+    chunks: &[usize],
+    mut drain: impl FnMut(&mut Connection, &mut Vec<Event>, &mut Vec<u8>) -> Result<(), ProtocolError>,
+) -> Observed {
     let mut conn = Connection::new(role, config(streaming), [7; 32]).unwrap();
     let (mut events, mut out, mut error) = (Vec::new(), Vec::new(), None);
     for chunk in split(wire, chunks) {
         if conn.feed(chunk).is_err() {
             break;
         }
-        loop {
-            match conn.poll_event() {
-                Ok(Some(ev)) => {
-                    echo_owned(&mut conn, &ev, &mut out);
-                    events.push(ev);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
-        }
+        error = drain(&mut conn, &mut events, &mut out).err();
         conn.poll_transmit(&mut out);
         if error.is_some() {
             break;
@@ -125,50 +120,41 @@ fn drive_owned(role: Role, streaming: bool, wire: &[u8], chunks: &[usize]) -> Ob
     Observed { events, error, out }
 }
 
-/// The same with `poll_events`; the handler breaks after every `stop_every`-th event (0: never).
+/// [`drive`] with `poll_event`.
+fn drive_owned(role: Role, streaming: bool, wire: &[u8], chunks: &[usize]) -> Observed {
+    drive(role, streaming, wire, chunks, |conn, events, out| {
+        while let Some(ev) = conn.poll_event()? {
+            echo_owned(conn, &ev, out);
+            events.push(ev);
+        }
+        Ok(())
+    })
+}
+
+/// [`drive`] with `poll_events`; the handler breaks after every `stop_every`-th event (0: never).
 fn drive_batched(role: Role, streaming: bool, wire: &[u8], chunks: &[usize], stop_every: usize) -> Observed {
-    let mut conn = Connection::new(role, config(streaming), [7; 32]).unwrap();
-    let (mut events, mut out, mut error) = (Vec::new(), Vec::new(), None);
-    for chunk in split(wire, chunks) {
-        if conn.feed(chunk).is_err() {
-            break;
-        }
-        loop {
-            let mut seen = 0;
-            let r = conn.poll_events(&mut out, |ev, tx| {
-                match ev {
-                    EventRef::Text(t) => tx.send_text(t).unwrap_or(()),
-                    EventRef::Binary(b) => tx.send_binary(b).unwrap_or(()),
-                    _ => {}
-                }
-                events.push(ev.to_event());
-                seen += 1;
-                if stop_every > 0 && seen % stop_every == 0 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-            match r {
-                Ok(n) => {
-                    assert_eq!(n, seen, "poll_events counts the events it handled");
-                    // A break may leave events behind; Continue until one returns without a break.
-                    if stop_every == 0 || n % stop_every != 0 || n == 0 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
+    drive(role, streaming, wire, chunks, |conn, events, out| loop {
+        let mut seen = 0;
+        let n = conn.poll_events(out, |ev, tx| {
+            match ev {
+                EventRef::Text(t) => tx.send_text(t).unwrap_or(()),
+                EventRef::Binary(b) => tx.send_binary(b).unwrap_or(()),
+                _ => {}
             }
+            events.push(ev.to_event());
+            seen += 1;
+            if stop_every > 0 && seen % stop_every == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        assert_eq!(n, seen, "poll_events counts the events it handled");
+        // A break may leave events behind; go on until a call returns without one.
+        if stop_every == 0 || n % stop_every != 0 || n == 0 {
+            return Ok(());
         }
-        conn.poll_transmit(&mut out);
-        if error.is_some() {
-            break;
-        }
-    }
-    Observed { events, error, out }
+    })
 }
 
 fn split<'a>(wire: &'a [u8], chunks: &[usize]) -> Vec<&'a [u8]> {
