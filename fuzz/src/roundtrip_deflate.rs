@@ -1,7 +1,7 @@
 //! `roundtrip_deflate`: a client and a server with permessage-deflate negotiated (real handshakes, configs
 //! from the input: no context takeover either way, window bits 8–15, level, threshold) exchange an arbitrary
 //! script of messages both ways — whole messages via `Connection::send` with `Compress::Auto`, `Always` or
-//! `Never` or via `send_unbuffered` (header only for a server's uncompressed message), fragmented ones via `send_fragment` (with a ping between fragments), pings and pongs — delivered
+//! `Never` or via `send_zero_copy` (header only for a server's uncompressed message), fragmented ones via `send_fragment` (with a ping between fragments), pings and pongs — delivered
 //! in arbitrary chunks at arbitrary points of the script, with an optional closing handshake at the end.
 //! Receivers are in whole or streaming mode (chosen per side).
 //!
@@ -130,11 +130,11 @@ fn inflate_fresh(payload: &[u8]) -> Option<Vec<u8>> {
 
 /// Sends `data` whole from `tx`, checks the frame, records the expectation at `rx_expect`.
 fn send_whole(tx: &mut Side, rx_inbox: &mut Vec<u8>, rx_expect: &mut Vec<Ev>, kind: DataKind, data: &[u8], c: u8) {
-    // c % 4 == 3: `send_unbuffered`, which compresses like `Compress::Auto` and may leave the payload to us.
+    // c % 4 == 3: `send_zero_copy`, which compresses like `Compress::Auto` and may leave the payload to us.
     let compress = [Compress::Auto, Compress::Always, Compress::Never, Compress::Auto][c as usize % 4];
     let mut out = Vec::new();
     if c % 4 == 3 {
-        match tx.conn.send_unbuffered(kind, data, &mut out).expect("send_unbuffered") {
+        match tx.conn.send_zero_copy(kind, data, &mut out).expect("send_zero_copy") {
             Encoded::Whole => {}
             Encoded::HeaderOnly => {
                 assert_eq!(tx.role, Role::Server, "a client's frame is masked: never HeaderOnly");

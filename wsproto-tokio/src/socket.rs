@@ -196,11 +196,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let r = match &msg {
             Message::Binary(b) if b.len() >= UNBUFFERED_MIN => self
                 .conn
-                .send_unbuffered(DataKind::Binary, b, out)
+                .send_zero_copy(DataKind::Binary, b, out)
                 .map(|e| (e == Encoded::HeaderOnly).then(|| b.clone())),
             Message::Text(t) if t.len() >= UNBUFFERED_MIN => self
                 .conn
-                .send_unbuffered(DataKind::Text, t.as_bytes(), out)
+                .send_zero_copy(DataKind::Text, t.as_bytes(), out)
                 .map(|e| (e == Encoded::HeaderOnly).then(|| t.clone().into_bytes())),
             Message::Text(t) => self.conn.send_text(t, out).map(|()| None),
             Message::Binary(b) => self.conn.send_binary(b, out).map(|()| None),
@@ -603,8 +603,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Whether the connection failed because the peer broke the protocol.
     pub fn protocol_error(&self) -> Option<&ProtocolError> {
-        match self.conn.close_outcome() {
-            Some(CloseOutcome::Failed(e)) => Some(e),
+        match self.conn.state() {
+            wsproto::State::Failed(e) if *e != ProtocolError::UnexpectedEof => Some(e),
             _ => None,
         }
     }
@@ -686,7 +686,7 @@ impl Replies<'_, '_> {
     /// Queues a data message of `kind`.
     pub fn send(&mut self, kind: DataKind, data: &[u8]) -> Result<(), Error> {
         if data.len() >= UNBUFFERED_MIN {
-            if let Some(payload) = self.tx.send_shared(kind, data)? {
+            if let Some(payload) = self.tx.send_zero_copy(kind, data)? {
                 self.deferred.push((self.tx.buffered(), payload));
             }
             return Ok(());

@@ -1,8 +1,26 @@
 //! Limits and behaviour switches, with safe defaults.
 
 use core::fmt;
+use core::time::Duration;
 
 use crate::deflate::DeflateConfig;
+
+/// Keepalive (RFC 6455 §5.5.2): a ping after `interval` of silence from the peer; the connection fails if
+/// no pong answers it within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Keepalive {
+    /// How long the peer may stay silent before we ping.
+    pub interval: Duration,
+    /// How long we wait for the pong.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// A ping after `interval` of silence, answered within `timeout`.
+    pub const fn new(interval: Duration, timeout: Duration) -> Keepalive {
+        Keepalive { interval, timeout }
+    }
+}
 
 /// How received data messages are handed to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +78,18 @@ pub struct Config {
     /// without the feature is a config error). The inflated size counts against
     /// [`max_message_size`](Self::max_message_size).
     pub deflate: Option<DeflateConfig>,
+    /// How long the opening handshake may take, from the first
+    /// [`handle_timeout`](crate::handshake::ServerHandshake::handle_timeout). Default 10 s. Passed → the
+    /// handshake fails ([`Timeout::Handshake`](crate::Timeout::Handshake)); a server answers 408.
+    pub handshake_timeout: Option<Duration>,
+    /// How long to wait for the peer's close frame after ours, and (client) for the server to close the
+    /// transport after the closing handshake (RFC 6455 §7.1.1). Default 5 s.
+    pub close_timeout: Duration,
+    /// Keepalive pings. Default off.
+    pub keepalive: Option<Keepalive>,
+    /// How long a data message may take to arrive, from its first frame. Default `None` (no limit). Passed →
+    /// close 1008 ([`Timeout::Message`](crate::Timeout::Message)).
+    pub message_timeout: Option<Duration>,
 }
 
 /// The default for [`Config::max_frame_payload`].
@@ -78,7 +108,99 @@ impl Default for Config {
             auto_pong: true,
             receive_mode: ReceiveMode::Whole,
             deflate: if cfg!(feature = "deflate") { Some(DeflateConfig::default()) } else { None },
+            handshake_timeout: Some(Duration::from_secs(10)),
+            close_timeout: Duration::from_secs(5),
+            keepalive: None,
+            message_timeout: None,
         }
+    }
+}
+
+/// Builder methods: `Config::default().with_max_message_size(1 << 20).with_keepalive(…)`. Each sets one
+/// field; [`Connection::new`](crate::Connection::new) and the handshakes validate the result.
+impl Config {
+    /// Sets [`max_frame_payload`](Self::max_frame_payload).
+    pub fn with_max_frame_payload(mut self, n: u64) -> Self {
+        self.max_frame_payload = n;
+        self
+    }
+
+    /// Sets [`max_message_size`](Self::max_message_size).
+    pub fn with_max_message_size(mut self, n: u64) -> Self {
+        self.max_message_size = n;
+        self
+    }
+
+    /// Sets [`max_fragments`](Self::max_fragments).
+    pub fn with_max_fragments(mut self, n: u64) -> Self {
+        self.max_fragments = n;
+        self
+    }
+
+    /// Sets [`max_buffered`](Self::max_buffered).
+    pub fn with_max_buffered(mut self, n: usize) -> Self {
+        self.max_buffered = n;
+        self
+    }
+
+    /// Sets [`max_handshake_bytes`](Self::max_handshake_bytes).
+    pub fn with_max_handshake_bytes(mut self, n: usize) -> Self {
+        self.max_handshake_bytes = n;
+        self
+    }
+
+    /// Sets [`max_headers`](Self::max_headers).
+    pub fn with_max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n;
+        self
+    }
+
+    /// Sets [`max_response_body`](Self::max_response_body).
+    pub fn with_max_response_body(mut self, n: usize) -> Self {
+        self.max_response_body = n;
+        self
+    }
+
+    /// Sets [`auto_pong`](Self::auto_pong).
+    pub fn with_auto_pong(mut self, on: bool) -> Self {
+        self.auto_pong = on;
+        self
+    }
+
+    /// Sets [`receive_mode`](Self::receive_mode).
+    pub fn with_receive_mode(mut self, mode: ReceiveMode) -> Self {
+        self.receive_mode = mode;
+        self
+    }
+
+    /// Sets [`deflate`](Self::deflate).
+    pub fn with_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    pub fn with_handshake_timeout(mut self, t: Option<Duration>) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    pub fn with_close_timeout(mut self, t: Duration) -> Self {
+        self.close_timeout = t;
+        self
+    }
+
+    /// Sets [`keepalive`](Self::keepalive).
+    pub fn with_keepalive(mut self, k: Option<Keepalive>) -> Self {
+        self.keepalive = k;
+        self
+    }
+
+    /// Sets [`message_timeout`](Self::message_timeout).
+    pub fn with_message_timeout(mut self, t: Option<Duration>) -> Self {
+        self.message_timeout = t;
+        self
     }
 }
 

@@ -66,6 +66,34 @@ pub enum ProtocolError {
     InvalidCompressedData,
     /// The transport ended before the closing handshake completed. 1006: nothing is sent.
     UnexpectedEof,
+    /// The peer missed a deadline (see [`Connection::handle_timeout`](crate::Connection::handle_timeout)):
+    /// 1008 for a message that took too long (the close frame is sent), 1006 otherwise (nothing is sent).
+    Timeout(Timeout),
+}
+
+/// Which deadline passed (see [`Config`](crate::Config)'s timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// The opening handshake did not complete in time ([`Config::handshake_timeout`](crate::Config::handshake_timeout)).
+    Handshake,
+    /// No pong answered a keepalive ping in time ([`Keepalive::timeout`](crate::Keepalive::timeout)).
+    Pong,
+    /// The peer's close frame did not answer ours in time ([`Config::close_timeout`](crate::Config::close_timeout)).
+    Close,
+    /// A data message was not complete in time ([`Config::message_timeout`](crate::Config::message_timeout)).
+    Message,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Timeout::Handshake => "opening handshake",
+            Timeout::Pong => "pong after a keepalive ping",
+            Timeout::Close => "close frame after ours",
+            Timeout::Message => "message completion",
+        })
+    }
 }
 
 impl ProtocolError {
@@ -80,13 +108,16 @@ impl ProtocolError {
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             ProtocolError::UnexpectedEof => CloseCode::ABNORMAL,
+            ProtocolError::Timeout(Timeout::Message) => CloseCode::POLICY_VIOLATION,
+            ProtocolError::Timeout(_) => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
 
-    /// Whether failing the connection sends a close frame (everything but a vanished transport).
+    /// Whether failing the connection sends a close frame (everything but a vanished transport and an
+    /// unresponsive peer).
     pub fn sends_close(&self) -> bool {
-        !matches!(self, ProtocolError::UnexpectedEof)
+        self.close_code() != CloseCode::ABNORMAL
     }
 
     /// A short reason for the close frame (well under the 123-byte limit).
@@ -110,7 +141,8 @@ impl ProtocolError {
             ProtocolError::TooManyFragments { .. } => "too many fragments",
             ProtocolError::MisplacedCompressionBit => "RSV1 on a continuation or control frame",
             ProtocolError::InvalidCompressedData => "invalid compressed data",
-            ProtocolError::UnexpectedEof => "",
+            ProtocolError::Timeout(Timeout::Message) => "message timeout",
+            ProtocolError::UnexpectedEof | ProtocolError::Timeout(_) => "",
         }
     }
 }
@@ -128,6 +160,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MessageTooLarge { max } => write!(f, "peer sent a message over {max} bytes")?,
             ProtocolError::TooManyFragments { max } => write!(f, "peer sent a message in over {max} fragments")?,
             ProtocolError::UnexpectedEof => f.write_str("transport closed before the closing handshake")?,
+            ProtocolError::Timeout(t) => write!(f, "peer missed a deadline: {t}")?,
             other => write!(f, "peer protocol error: {}", other.wire_reason())?,
         }
         write!(f, " (close {})", self.close_code())

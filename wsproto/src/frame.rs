@@ -69,6 +69,17 @@ impl OpCode {
     }
 }
 
+impl From<crate::event::DataKind> for OpCode {
+    /// The opcode that starts a message of this kind (RFC 6455 §5.6).
+    #[inline]
+    fn from(kind: crate::event::DataKind) -> OpCode {
+        match kind {
+            crate::event::DataKind::Text => OpCode::Text,
+            crate::event::DataKind::Binary => OpCode::Binary,
+        }
+    }
+}
+
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -116,6 +127,9 @@ impl FrameHeader {
     ///
     /// Returns `Ok(None)` when `buf` holds only part of a header (call again with more bytes: any split point
     /// works), `Ok(Some((header, header_len)))` when complete, or the error that makes it invalid.
+    ///
+    /// This is the only header parser: both receive paths of a connection call it (inlined).
+    #[inline(always)]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
         if buf.len() < 2 {
             return Ok(None);
@@ -187,6 +201,7 @@ impl FrameHeader {
     }
 
     /// The encoded length of this header.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         let len = match self.payload_len {
             0..=125 => 2,
@@ -201,6 +216,7 @@ impl FrameHeader {
     /// `out` must hold at least [`encoded_len`](Self::encoded_len) bytes ([`MAX_HEADER_LEN`] always does).
     /// Lengths with the top bit set cannot be encoded; they are clamped by the callers in this crate, which
     /// never produce them.
+    #[inline]
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
         out[0] = (self.fin as u8) << 7 | (self.rsv & 0x7) << 4 | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
@@ -228,6 +244,7 @@ impl FrameHeader {
     }
 
     /// Appends the encoded header to `out`.
+    #[inline]
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; MAX_HEADER_LEN];
         // Constant-length copies for the common lengths compile to a few stores instead of a `memcpy` call,

@@ -65,12 +65,14 @@ pub mod event;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod time;
 pub mod utf8;
 
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
-pub use config::{Config, ConfigError, ReceiveMode};
-pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role};
+pub use config::{Config, ConfigError, Keepalive, ReceiveMode};
+pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role, State};
 pub use deflate::{DeflateConfig, DeflateParams};
-pub use error::{BufferFull, ProtocolError, SendError};
+pub use error::{BufferFull, ProtocolError, SendError, Timeout};
 pub use event::{DataKind, Event, EventRef, Fragment, Utf8Bytes};
+pub use time::Instant;

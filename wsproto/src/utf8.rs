@@ -110,9 +110,19 @@ impl Utf8Validator {
     }
 }
 
+/// A whole message as text: [`Utf8Validator`]'s verdict on `bytes` in one piece, without a second pass when
+/// the caller already knows they are ASCII (checked while unmasking them).
+#[inline]
+pub(crate) fn validate_whole(bytes: &[u8], known_ascii: bool) -> Result<&str, Utf8Error> {
+    if known_ascii {
+        return Ok(ascii_str(bytes));
+    }
+    str::from_utf8(bytes).map_err(|e| Utf8Error { valid_up_to: e.valid_up_to() as u64 })
+}
+
 /// Bytes known to be ASCII (checked by the caller while unmasking them) as text, without a second pass.
 #[inline]
-pub(crate) fn ascii_str(bytes: &[u8]) -> &str {
+fn ascii_str(bytes: &[u8]) -> &str {
     debug_assert!(bytes.is_ascii());
     if cfg!(debug_assertions) {
         return str::from_utf8(bytes).expect("the caller checked that the bytes are ASCII");

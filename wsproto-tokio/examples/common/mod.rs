@@ -343,6 +343,7 @@ pub fn describe(outcome: &CloseOutcome) -> String {
         CloseOutcome::Clean { remote, initiated_locally: false } => format!("{remote}, closed by the client"),
         CloseOutcome::Failed(e) => format!("failed: {e}"),
         CloseOutcome::Abnormal => "1006 (abnormal closure): the connection dropped without a close frame".into(),
+        other => format!("{}", other.code()),
     }
 }
 

@@ -12,18 +12,19 @@
 //! handler as a borrowed view of the owned event, so both paths deliver the same events in the same order with
 //! the same errors (`tests/batch.rs` and the `batch` fuzz target check exactly that).
 
-use core::ops::ControlFlow;
+use core::ops::{ControlFlow, Range};
 
 use bytes::{Buf, Bytes};
 
-use super::{Connection, Role};
+use super::recv::{check_frame, Continuing};
+use super::{Compress, Connection, Encoded, Role};
 use crate::close::CloseCode;
-use crate::config::ReceiveMode;
-use crate::connection::{Compress, Encoded};
+use crate::config::{Config, ReceiveMode};
 use crate::error::{ProtocolError, SendError};
 use crate::event::{DataKind, EventRef};
+use crate::frame::{FrameHeader, OpCode};
 use crate::mask::{apply_mask, apply_mask_ascii};
-use crate::utf8::ascii_str;
+use crate::utf8::validate_whole;
 
 /// The commands available to a [`Connection::poll_events`] handler: they encode into the output buffer given
 /// to `poll_events`, after any frames the connection queued on its own (as the [`Connection`] commands do).
@@ -32,7 +33,7 @@ pub struct Responder<'a> {
     conn: &'a mut Connection,
     out: &'a mut Vec<u8>,
     /// The current event's payload when the connection holds it in a buffer of its own (a reassembled or
-    /// large message): what [`send_shared`](Self::send_shared) can send without copying.
+    /// large message): what [`send_zero_copy`](Self::send_zero_copy) can send without copying.
     shared: Option<&'a Bytes>,
 }
 
@@ -73,20 +74,20 @@ impl Responder<'_> {
     }
 
     /// Like [`send`](Self::send) with [`Compress::Auto`], for `data` taken from the current event, without
-    /// copying it when it can go on the wire unchanged (see [`Connection::send_unbuffered`]): when `data` lies
+    /// copying it when it can go on the wire unchanged (see [`Connection::send_zero_copy`]): when `data` lies
     /// within a payload the connection holds in a buffer of its own (reassembled or large messages — small
     /// single-frame messages are handled in the receive buffer, which is reused) and this is a server without
     /// compression for it, only the frame header goes into the output buffer and the payload comes back as
     /// shared `Bytes`, to be written right after the output buffer's bytes so far (e.g. with vectored I/O).
     /// Otherwise the whole frame is encoded and `None` comes back.
-    pub fn send_shared(&mut self, kind: DataKind, data: &[u8]) -> Result<Option<Bytes>, SendError> {
+    pub fn send_zero_copy(&mut self, kind: DataKind, data: &[u8]) -> Result<Option<Bytes>, SendError> {
         let within = |b: &&Bytes| {
             let (start, end) = (b.as_ptr() as usize, b.as_ptr() as usize + b.len());
             let at = data.as_ptr() as usize;
             start <= at && at + data.len() <= end
         };
         match self.shared.filter(within) {
-            Some(bytes) if !data.is_empty() => match self.conn.send_unbuffered(kind, data, self.out)? {
+            Some(bytes) if !data.is_empty() => match self.conn.send_zero_copy(kind, data, self.out)? {
                 Encoded::HeaderOnly => Ok(Some(bytes.slice_ref(data))),
                 Encoded::Whole => Ok(None),
             },
@@ -107,7 +108,7 @@ impl Responder<'_> {
 
 impl Connection {
     /// Handles every event that the buffered input holds, in order, calling `handler` with each one borrowed
-    /// and a [`Responder`] that encodes replies into `out` — step 2 and 3 of the drive contract in one call,
+    /// and a [`Responder`] that encodes replies into `out` — step 3 and 4 of the drive contract in one call,
     /// without allocating or reference counting per message.
     ///
     /// Returns how many events were handled once more input is needed (or the connection is finished), or
@@ -139,8 +140,8 @@ impl Connection {
     {
         let mut handled = 0;
         loop {
-            if self.frame.is_none() && self.message.is_none() && self.failed.is_none() && !self.received_close {
-                let (n, flow) = self.whole_frames(out, &mut handler)?;
+            if self.frame.is_none() && self.message.is_none() && self.life.accepts_input() {
+                let (n, flow) = self.in_place(out, &mut handler)?;
                 handled += n;
                 if flow.is_break() {
                     return Ok(handled);
@@ -159,77 +160,47 @@ impl Connection {
         }
     }
 
-    /// The fast path: whole uncompressed data messages under 16 KiB at the front of the receive buffer —
-    /// single frames, and in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control
-    /// frame between them) — handled in place: unmasked, fragments moved together, text validated, then handed to the
-    /// handler borrowed. Stops at the first frame that is anything else, leaving it untouched for the general
-    /// path, which reports every error but one: invalid UTF-8 in a fragmented message gathered here fails the
-    /// connection here, with the same error (the general path would report it before any other event, too).
-    fn whole_frames<F>(&mut self, out: &mut Vec<u8>, handler: &mut F) -> Result<(usize, ControlFlow<()>), ProtocolError>
+    /// Whole uncompressed data messages under 16 KiB at the front of the receive buffer — single frames, and
+    /// in [`ReceiveMode::Whole`] fragmented ones whose frames have all arrived (no control frame between
+    /// them) — handled in place: parsed and checked as the general path does ([`FrameHeader::parse`],
+    /// [`check_frame`]), unmasked, fragments moved together, text validated, then handed to the handler
+    /// borrowed. Stops at the first frame that is anything else (or the first check that fails), leaving it
+    /// untouched for the general path, which reports every error but one: invalid UTF-8, found here once a
+    /// message is unmasked, fails the connection here with the error the general path would give.
+    fn in_place<F>(&mut self, out: &mut Vec<u8>, handler: &mut F) -> Result<(usize, ControlFlow<()>), ProtocolError>
     where
         F: FnMut(EventRef<'_>, &mut Responder<'_>) -> ControlFlow<()>,
     {
         // The buffer is moved out while the handler runs with the connection (the Responder cannot reach the
         // receive side), and put back with the handled frames removed.
-        let mut recv = core::mem::take(&mut self.recv);
-        let limits = Limits {
-            expect_mask: self.role == Role::Server,
-            max_frame: self.config.max_frame_payload.min(self.config.max_message_size).min(IN_PLACE_MAX),
-            max_message: self.config.max_message_size.min(IN_PLACE_MAX),
-            max_fragments: self.config.max_fragments,
+        let mut recv = core::mem::take(self.recv.whole_mut());
+        let rules = Rules {
+            role: self.role,
+            deflate: self.deflate.is_some(),
+            streaming: self.config.receive_mode == ReceiveMode::Streaming,
         };
-        let streaming = self.config.receive_mode == ReceiveMode::Streaming;
         let (mut at, mut handled, mut flow) = (0, 0, ControlFlow::Continue(()));
         let mut failure = None;
-        while let Some(head) = Head::parse(&recv[at..], &limits) {
-            let mut ascii = false;
-            let (range, next) = match head.b0 {
-                // FIN, no RSV bits, text or binary (RFC 6455 §5.2).
-                0x81 | 0x82 => {
-                    let (start, end) = (at + head.len, at + head.len + head.payload);
-                    let Some(payload) = recv.get_mut(start..end) else { break };
-                    match head.key {
-                        // Text: whether it is all ASCII comes with the unmasking, for free.
-                        Some(key) if head.b0 == 0x81 => ascii = apply_mask_ascii(payload, key, 0),
-                        Some(key) => apply_mask(payload, key, 0),
-                        None => {}
-                    }
-                    (start..end, end)
-                }
-                // The first frame of a fragmented message (§5.4).
-                0x01 | 0x02 if !streaming => match gather(&mut recv[at..], head, &limits) {
-                    Some((payload, consumed)) => (at + payload.start..at + payload.end, at + consumed),
-                    None => break,
-                },
-                _ => break,
-            };
-            let payload = &recv[range];
-            let event = if head.b0 & 0x0f == 0x1 {
-                let text = if ascii { Ok(ascii_str(payload)) } else { core::str::from_utf8(payload) };
-                match text {
-                    Ok(text) if streaming => {
+        while let Some(msg) = next_message(&mut recv[at..], &rules, &self.config) {
+            let payload = &recv[at + msg.payload.start..at + msg.payload.end];
+            let event = match msg.kind {
+                DataKind::Text => match validate_whole(payload, msg.ascii) {
+                    Ok(text) if rules.streaming => {
                         EventRef::Fragment { kind: DataKind::Text, data: text.as_bytes(), first: true, last: true }
                     }
                     Ok(text) => EventRef::Text(text),
-                    Err(e) if head.b0 & 0x80 == 0 => {
-                        // A gathered fragmented message: fail as the general path would (RFC 6455 §8.1).
-                        failure = Some(ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to() as u64 });
+                    Err(e) => {
+                        // RFC 6455 §8.1: fail the connection, as the general path would.
+                        failure = Some(ProtocolError::InvalidUtf8 { valid_up_to: e.valid_up_to });
                         break;
                     }
-                    Err(_) => {
-                        // Left for the general path to fail with 1007, masked as it came.
-                        if let Some(key) = head.key {
-                            apply_mask(&mut recv[at + head.len..next], key, 0);
-                        }
-                        break;
-                    }
+                },
+                DataKind::Binary if rules.streaming => {
+                    EventRef::Fragment { kind: DataKind::Binary, data: payload, first: true, last: true }
                 }
-            } else if streaming {
-                EventRef::Fragment { kind: DataKind::Binary, data: payload, first: true, last: true }
-            } else {
-                EventRef::Binary(payload)
+                DataKind::Binary => EventRef::Binary(payload),
             };
-            at = next;
+            at += msg.consumed;
             handled += 1;
             flow = handler(event, &mut Responder { conn: self, out, shared: None });
             if flow.is_break() {
@@ -237,7 +208,7 @@ impl Connection {
             }
         }
         recv.advance(at);
-        self.recv = recv;
+        *self.recv.whole_mut() = recv;
         match failure {
             Some(e) => Err(self.fail(e)),
             None => Ok((handled, flow)),
@@ -245,115 +216,132 @@ impl Connection {
     }
 }
 
-/// What the fast path accepts without the general path's checks.
-struct Limits {
-    /// A server expects masked frames, a client unmasked ones (RFC 6455 §5.1).
-    expect_mask: bool,
-    /// Largest frame payload (the smaller of the frame and message limits).
-    max_frame: u64,
-    max_message: u64,
-    max_fragments: u64,
+/// What [`next_message`] needs from the connection.
+struct Rules {
+    role: Role,
+    deflate: bool,
+    streaming: bool,
 }
 
-/// A frame header the fast path can take: a 7- or 16-bit length within the limits, masked as the role
-/// requires. `b0` (FIN, RSV, opcode) is left to the caller.
-#[derive(Clone, Copy)]
-struct Head {
-    b0: u8,
-    /// Header length.
-    len: usize,
-    payload: usize,
-    key: Option<[u8; 4]>,
-}
-
-impl Head {
-    #[inline(always)]
-    fn parse(buf: &[u8], limits: &Limits) -> Option<Head> {
-        let &[b0, b1, ..] = buf else { return None };
-        if (b1 & 0x80 != 0) != limits.expect_mask {
-            return None;
-        }
-        let (payload, mut len) = match b1 & 0x7f {
-            126 => match buf.get(2..4) {
-                Some(&[a, b]) => (u16::from_be_bytes([a, b]) as u64, 4),
-                _ => return None,
-            },
-            // 64-bit lengths are large messages: the general path reads them.
-            127 => return None,
-            n => (n as u64, 2),
-        };
-        if payload > limits.max_frame {
-            return None;
-        }
-        let key = if limits.expect_mask {
-            let Some(&[k0, k1, k2, k3]) = buf.get(len..len + 4) else { return None };
-            len += 4;
-            Some([k0, k1, k2, k3])
-        } else {
-            None
-        };
-        Some(Head { b0, len, payload: payload as usize, key })
-    }
+/// A message found in place by [`next_message`].
+struct InPlace {
+    kind: DataKind,
+    /// Where its payload is (unmasked, fragments moved together), from the start of the buffer given.
+    payload: Range<usize>,
+    /// How many bytes its frames took.
+    consumed: usize,
+    /// The payload is known to be ASCII (checked while unmasking a single frame).
+    ascii: bool,
 }
 
 /// The largest message handled in place. Larger ones go through the general path, which splits them off into
 /// a buffer of their own: copying them would cost more than the split, and from there
-/// [`Responder::send_shared`] can send them on without a copy (as `wsproto-tokio` does from 16 KiB).
+/// [`Responder::send_zero_copy`] can send them on without a copy (as `wsproto-tokio` does from 16 KiB).
 const IN_PLACE_MAX: u64 = 16 * 1024 - 1;
 
 /// Frames of a gathered message remembered by the first pass of [`gather`] (more are parsed again).
 const GATHER_REMEMBER: usize = 16;
 
-/// A fragmented message at the front of `buf`, starting with `first` (a text or binary frame without FIN):
-/// when all its frames are in `buf` — continuations only, the last with FIN, none with RSV bits, within the
-/// size and fragment limits — unmasks them and moves their payloads together behind the first frame's
-/// header. Returns where the payload now is and how many bytes the frames took; `None` (and `buf` untouched)
-/// otherwise.
-fn gather(buf: &mut [u8], first: Head, limits: &Limits) -> Option<(core::ops::Range<usize>, usize)> {
+/// A frame the in-place path takes: parsed and checked as on the general path, and also uncompressed (no RSV
+/// bits) and small. `None` leaves it to the general path (which reports any error).
+#[inline(always)]
+fn admit(buf: &[u8], rules: &Rules, config: &Config, continuing: Option<Continuing>) -> Option<(FrameHeader, usize)> {
+    let (h, len) = FrameHeader::parse(buf).ok()??;
+    if h.rsv != 0 || h.payload_len > IN_PLACE_MAX {
+        return None;
+    }
+    check_frame(&h, rules.role, rules.deflate, config, continuing).ok()?;
+    Some((h, len))
+}
+
+/// The whole data message at the front of `buf`, if the in-place path can take it: unmasks it (and gathers a
+/// fragmented one). `buf` is untouched when it returns `None`.
+#[inline(always)]
+fn next_message(buf: &mut [u8], rules: &Rules, config: &Config) -> Option<InPlace> {
+    let (h, len) = admit(buf, rules, config, None)?;
+    let kind = match h.opcode {
+        OpCode::Text => DataKind::Text,
+        OpCode::Binary => DataKind::Binary,
+        _ => return None,
+    };
+    if !h.fin {
+        if rules.streaming {
+            return None;
+        }
+        let (payload, consumed) = gather(buf, h, len, rules, config)?;
+        return Some(InPlace { kind, payload, consumed, ascii: false });
+    }
+    let end = len + h.payload_len as usize;
+    let payload = buf.get_mut(len..end)?;
+    let ascii = match h.mask {
+        // Text: whether it is all ASCII comes with the unmasking, for free.
+        Some(key) if kind == DataKind::Text => apply_mask_ascii(payload, key, 0),
+        Some(key) => {
+            apply_mask(payload, key, 0);
+            false
+        }
+        None => false,
+    };
+    Some(InPlace { kind, payload: len..end, consumed: end, ascii })
+}
+
+/// A fragmented message at the front of `buf`, starting with `first` (a text or binary frame without FIN, its
+/// header `first_len` bytes): when all its frames are in `buf` — continuations only, the last with FIN, each
+/// admitted as the general path would, within [`IN_PLACE_MAX`] — unmasks them and moves their payloads
+/// together behind the first frame's header. Returns where the payload now is and how many bytes the frames
+/// took; `None` (and `buf` untouched) otherwise.
+fn gather(
+    buf: &mut [u8],
+    first: FrameHeader,
+    first_len: usize,
+    rules: &Rules,
+    config: &Config,
+) -> Option<(Range<usize>, usize)> {
     // First pass, reading only: are all the frames here and acceptable? The continuations' payload offsets,
     // lengths and keys are remembered for the second pass.
     let mut seen = [(0usize, 0usize, None::<[u8; 4]>); GATHER_REMEMBER];
-    let (mut at, mut size, mut frames) = (first.len + first.payload, first.payload as u64, 1u64);
+    let first_payload = first.payload_len as usize;
+    let mut at = first_len + first_payload;
+    let mut msg = Continuing { size: first.payload_len, fragments: 1 };
     loop {
-        let head = Head::parse(buf.get(at..)?, limits)?;
-        if head.b0 & 0x7f != 0x00 || frames >= limits.max_fragments {
+        let (h, len) = admit(buf.get(at..)?, rules, config, Some(msg))?;
+        if h.opcode != OpCode::Continuation {
             return None;
         }
-        if let Some(slot) = seen.get_mut(frames as usize - 1) {
-            *slot = (at + head.len, head.payload, head.key);
+        if let Some(slot) = seen.get_mut(msg.fragments as usize - 1) {
+            *slot = (at + len, h.payload_len as usize, h.mask);
         }
-        size += head.payload as u64;
-        frames += 1;
-        at += head.len + head.payload;
-        if size > limits.max_message || at > buf.len() {
+        msg.size += h.payload_len;
+        msg.fragments += 1;
+        at += len + h.payload_len as usize;
+        if msg.size > IN_PLACE_MAX || at > buf.len() {
             return None;
         }
-        if head.b0 & 0x80 != 0 {
+        if h.fin {
             break;
         }
     }
     let consumed = at;
     // Second pass: unmask each payload and move it up to the end of the message so far.
-    let start = first.len;
-    if let Some(key) = first.key {
-        apply_mask(&mut buf[start..start + first.payload], key, 0);
+    if let Some(key) = first.mask {
+        apply_mask(&mut buf[first_len..first_len + first_payload], key, 0);
     }
-    let mut end = start + first.payload;
-    let mut next = start + first.payload;
-    for i in 0..(frames - 1) as usize {
+    let mut end = first_len + first_payload;
+    let mut next = end;
+    for i in 0..(msg.fragments - 1) as usize {
         let (from, len, key) = match seen.get(i) {
             Some(&frame) => frame,
             None => {
                 // Past the remembered frames: parse again (headers after `end` are still in place).
-                let head = Head::parse(&buf[next..], limits).expect("parsed in the first pass");
-                (next + head.len, head.payload, head.key)
+                let (h, len) = FrameHeader::parse(&buf[next..]).ok().flatten().expect("parsed in the first pass");
+                (next + len, h.payload_len as usize, h.mask)
             }
         };
         move_unmasked(buf, from, len, key, end);
         end += len;
         next = from + len;
     }
-    Some((start..end, consumed))
+    Some((first_len..end, consumed))
 }
 
 /// Unmasks `buf[from..from + len]` (if `key`) and moves it to `buf[to..]` (`to <= from`).
