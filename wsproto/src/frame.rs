@@ -22,23 +22,25 @@ pub const MAX_HEADER_LEN: usize = 14;
 
 /// Frame opcodes (RFC 6455 §5.2, §11.8). Reserved opcodes are rejected by [`FrameHeader::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum OpCode {
     /// 0x0: continues a fragmented message.
-    Continuation,
+    Continuation = 0x0,
     /// 0x1: the first frame of a text message.
-    Text,
+    Text = 0x1,
     /// 0x2: the first frame of a binary message.
-    Binary,
+    Binary = 0x2,
     /// 0x8: close.
-    Close,
+    Close = 0x8,
     /// 0x9: ping.
-    Ping,
+    Ping = 0x9,
     /// 0xA: pong.
-    Pong,
+    Pong = 0xA,
 }
 
 impl OpCode {
     /// Decodes the 4-bit opcode; `None` for the reserved values 0x3–0x7 and 0xB–0xF.
+    #[inline(always)]
     pub fn from_u8(v: u8) -> Option<OpCode> {
         Some(match v {
             0x0 => OpCode::Continuation,
@@ -52,20 +54,15 @@ impl OpCode {
     }
 
     /// The 4-bit wire value.
+    #[inline(always)]
     pub fn as_u8(self) -> u8 {
-        match self {
-            OpCode::Continuation => 0x0,
-            OpCode::Text => 0x1,
-            OpCode::Binary => 0x2,
-            OpCode::Close => 0x8,
-            OpCode::Ping => 0x9,
-            OpCode::Pong => 0xA,
-        }
+        self as u8
     }
 
     /// Close, ping and pong (RFC 6455 §5.5).
+    #[inline(always)]
     pub fn is_control(self) -> bool {
-        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
+        self as u8 & 0x8 != 0
     }
 }
 
@@ -131,16 +128,10 @@ impl FrameHeader {
     /// This is the only header parser: both receive paths of a connection call it (inlined).
     #[inline(always)]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
-        if buf.len() < 2 {
-            return Ok(None);
-        }
-        let b0 = buf[0];
-        let b1 = buf[1];
+        let &[b0, b1, ..] = buf else { return Ok(None) };
         let fin = b0 & 0x80 != 0;
-        let rsv = (b0 >> 4) & 0x7;
         let op = b0 & 0x0f;
         let opcode = OpCode::from_u8(op).ok_or(FrameError::ReservedOpcode(op))?;
-        let masked = b1 & 0x80 != 0;
         let len7 = b1 & 0x7f;
         if opcode.is_control() {
             if !fin {
@@ -151,36 +142,31 @@ impl FrameHeader {
                 return Err(FrameError::ControlTooLong(len7 as u64));
             }
         }
-        let (payload_len, mut at) = match len7 {
-            126 => {
-                if buf.len() < 4 {
-                    return Ok(None);
-                }
-                (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4)
-            }
-            127 => {
-                if buf.len() < 10 {
-                    return Ok(None);
-                }
-                let v = u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes"));
+        let (payload_len, at) = match len7 {
+            0..=125 => (len7 as u64, 2),
+            126 => match buf.get(2..4) {
+                Some(&[a, b]) => (u16::from_be_bytes([a, b]) as u64, 4),
+                _ => return Ok(None),
+            },
+            _ => {
+                let Some(bytes) = buf.get(2..10) else { return Ok(None) };
+                let v = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
                 if v >> 63 != 0 {
                     return Err(FrameError::LengthOverflow);
                 }
                 (v, 10)
             }
-            n => (n as u64, 2),
         };
-        let mask = if masked {
-            if buf.len() < at + 4 {
-                return Ok(None);
+        let rsv = (b0 >> 4) & 0x7;
+        if b1 & 0x80 == 0 {
+            return Ok(Some((FrameHeader { fin, rsv, opcode, mask: None, payload_len }, at)));
+        }
+        match buf.get(at..at + 4) {
+            Some(&[k0, k1, k2, k3]) => {
+                Ok(Some((FrameHeader { fin, rsv, opcode, mask: Some([k0, k1, k2, k3]), payload_len }, at + 4)))
             }
-            let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-            at += 4;
-            Some(key)
-        } else {
-            None
-        };
-        Ok(Some((FrameHeader { fin, rsv, opcode, mask, payload_len }, at)))
+            _ => Ok(None),
+        }
     }
 
     /// Like [`parse`](Self::parse), and also rejects lengths not in their shortest form.
@@ -211,14 +197,19 @@ impl FrameHeader {
         len + if self.mask.is_some() { 4 } else { 0 }
     }
 
+    /// The first byte: FIN, RSV1–3 and the opcode (RFC 6455 §5.2).
+    #[inline(always)]
+    fn first_byte(&self) -> u8 {
+        (self.fin as u8) << 7 | (self.rsv & 0x7) << 4 | self.opcode.as_u8()
+    }
+
     /// Encodes this header (shortest length form) into `out`, returning the number of bytes written.
     ///
     /// `out` must hold at least [`encoded_len`](Self::encoded_len) bytes ([`MAX_HEADER_LEN`] always does).
     /// Lengths with the top bit set cannot be encoded; they are clamped by the callers in this crate, which
     /// never produce them.
-    #[inline]
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-        out[0] = (self.fin as u8) << 7 | (self.rsv & 0x7) << 4 | self.opcode.as_u8();
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut at = match self.payload_len {
             n @ 0..=125 => {
@@ -243,14 +234,21 @@ impl FrameHeader {
         at
     }
 
-    /// Appends the encoded header to `out`.
-    #[inline]
+    /// Appends the encoded header to `out`: the two bytes of an unmasked header with a 7-bit length inline
+    /// (a server's small frame, the common case), anything else through [`encode`](Self::encode).
+    #[inline(always)]
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        if self.mask.is_none() && self.payload_len <= 125 {
+            out.extend_from_slice(&[self.first_byte(), self.payload_len as u8]);
+        } else {
+            self.write_encoded(out);
+        }
+    }
+
+    fn write_encoded(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        // Constant-length copies for the common lengths compile to a few stores instead of a `memcpy` call,
-        // which costs as much as the rest of encoding a small frame.
+        // Constant-length copies for the common lengths compile to a few stores instead of a `memcpy` call.
         match self.encode(&mut buf) {
-            2 => out.extend_from_slice(&buf[..2]),
             6 => out.extend_from_slice(&buf[..6]),
             n => out.extend_from_slice(&buf[..n]),
         }

@@ -242,23 +242,21 @@ const IN_PLACE_MAX: u64 = 16 * 1024 - 1;
 /// Frames of a gathered message remembered by the first pass of [`gather`] (more are parsed again).
 const GATHER_REMEMBER: usize = 16;
 
-/// A frame the in-place path takes: parsed and checked as on the general path, and also uncompressed (no RSV
-/// bits) and small. `None` leaves it to the general path (which reports any error).
+/// Whether the in-place path takes a parsed frame: checked as on the general path ([`check_frame`]), and also
+/// uncompressed (no RSV bits) and small. `false` leaves it to the general path (which reports any error).
 #[inline(always)]
-fn admit(buf: &[u8], rules: &Rules, config: &Config, continuing: Option<Continuing>) -> Option<(FrameHeader, usize)> {
-    let (h, len) = FrameHeader::parse(buf).ok()??;
-    if h.rsv != 0 || h.payload_len > IN_PLACE_MAX {
-        return None;
-    }
-    check_frame(&h, rules.role, rules.deflate, config, continuing).ok()?;
-    Some((h, len))
+fn admit(h: &FrameHeader, rules: &Rules, config: &Config, continuing: Option<Continuing>) -> bool {
+    h.rsv == 0 && h.payload_len <= IN_PLACE_MAX && check_frame(h, rules.role, rules.deflate, config, continuing).is_ok()
 }
 
 /// The whole data message at the front of `buf`, if the in-place path can take it: unmasks it (and gathers a
 /// fragmented one). `buf` is untouched when it returns `None`.
 #[inline(always)]
 fn next_message(buf: &mut [u8], rules: &Rules, config: &Config) -> Option<InPlace> {
-    let (h, len) = admit(buf, rules, config, None)?;
+    let Ok(Some((h, len))) = FrameHeader::parse(buf) else { return None };
+    if !admit(&h, rules, config, None) {
+        return None;
+    }
     let kind = match h.opcode {
         OpCode::Text => DataKind::Text,
         OpCode::Binary => DataKind::Binary,
@@ -304,8 +302,8 @@ fn gather(
     let mut at = first_len + first_payload;
     let mut msg = Continuing { size: first.payload_len, fragments: 1 };
     loop {
-        let (h, len) = admit(buf.get(at..)?, rules, config, Some(msg))?;
-        if h.opcode != OpCode::Continuation {
+        let Ok(Some((h, len))) = FrameHeader::parse(buf.get(at..)?) else { return None };
+        if !admit(&h, rules, config, Some(msg)) || h.opcode != OpCode::Continuation {
             return None;
         }
         if let Some(slot) = seen.get_mut(msg.fragments as usize - 1) {

@@ -136,6 +136,8 @@ pub struct Connection {
     /// A keepalive ping is due.
     pending_ping: bool,
     pending_close: Option<QueuedClose>,
+    /// Any of the three above is set (the one check every command makes).
+    has_pending: bool,
     life: Lifecycle,
     timers: Timers,
     /// Kind of the fragmented message being sent, if any.
@@ -169,6 +171,7 @@ impl Connection {
             pending_pongs: VecDeque::new(),
             pending_ping: false,
             pending_close: None,
+            has_pending: false,
             life: Lifecycle::new(),
             timers: Timers::default(),
             sending: None,
@@ -226,7 +229,7 @@ impl Connection {
             return Err(BufferFull { capacity: self.recv_capacity() });
         }
         if !data.is_empty() {
-            self.timers.note_activity();
+            self.timers.note_activity(&self.config);
         }
         self.recv.extend(data);
         Ok(())
@@ -295,6 +298,7 @@ impl Connection {
                 self.pending_pongs.clear();
                 self.pending_ping = false;
             }
+            self.has_pending = self.pending_close.is_some() || !self.pending_pongs.is_empty() || self.pending_ping;
             self.recv.clear();
             self.frame = None;
             self.message = None;
@@ -323,7 +327,7 @@ impl Connection {
         if n == 0 || !self.life.accepts_input() {
             return None;
         }
-        self.timers.note_activity();
+        self.timers.note_activity(&self.config);
         Some(self.recv.spare(n))
     }
 

@@ -231,12 +231,13 @@ impl Connection {
         let payload = payload.freeze();
         match header.opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && !self.life.is_closing() {
+                if self.config.auto_pong && self.life.is_open() {
                     if self.pending_pongs.len() == MAX_PENDING_PONGS {
                         // RFC 6455 §5.5.3: answering only the most recent pings is allowed.
                         self.pending_pongs.pop_front();
                     }
                     self.pending_pongs.push_back(payload.clone());
+                    self.has_pending = true;
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }

@@ -56,9 +56,18 @@ impl Connection {
     ) -> Result<(), SendError> {
         self.check_send_message()?;
         self.poll_transmit(out);
-        let opcode = OpCode::from(kind);
+        if self.deflate.is_some() && compress != Compress::Never {
+            self.send_maybe_compressed(kind.into(), data, compress, out);
+        } else {
+            self.encode_frame(kind.into(), true, 0, data, out);
+        }
+        Ok(())
+    }
+
+    /// A message when permessage-deflate is on: compressed if `compress` and the codec say so.
+    #[inline(never)]
+    fn send_maybe_compressed(&mut self, opcode: OpCode, data: &[u8], compress: Compress, out: &mut Vec<u8>) {
         let compressed = match (&mut self.deflate, compress) {
-            (None, _) | (_, Compress::Never) => None,
             (Some(codec), Compress::Auto) if codec.wants_to_compress(data.len()) => Some(codec.compress(data, true)),
             (Some(codec), Compress::Always) if codec.can_compress() => Some(codec.compress(data, true)),
             _ => None,
@@ -70,7 +79,6 @@ impl Connection {
             }
             None => self.encode_frame(opcode, true, 0, data, out),
         }
-        Ok(())
     }
 
     /// Like [`send`](Self::send) with [`Compress::Auto`], but when the payload would go on the wire unchanged
@@ -175,9 +183,15 @@ impl Connection {
     /// the close that fails the connection) to `out`. Returns whether anything was appended.
     #[inline]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
-        if self.pending_pongs.is_empty() && !self.pending_ping && self.pending_close.is_none() {
+        if !self.has_pending_transmit() {
             return false;
         }
+        self.transmit_pending(out);
+        true
+    }
+
+    #[inline(never)]
+    fn transmit_pending(&mut self, out: &mut Vec<u8>) {
         while let Some(p) = self.pending_pongs.pop_front() {
             self.encode_frame(OpCode::Pong, true, 0, &p, out);
         }
@@ -187,12 +201,13 @@ impl Connection {
         if let Some(c) = self.pending_close.take() {
             self.encode_close(c.code, c.reason.as_bytes(), out);
         }
-        true
+        self.has_pending = false;
     }
 
     /// Whether frames wait for [`poll_transmit`](Self::poll_transmit).
+    #[inline]
     pub fn has_pending_transmit(&self) -> bool {
-        !self.pending_pongs.is_empty() || self.pending_ping || self.pending_close.is_some()
+        self.has_pending
     }
 
     /// A whole message may be sent now.
@@ -220,9 +235,20 @@ impl Connection {
     }
 
     /// Every frame this end sends: the header ([`FrameHeader::write_to`]) and the payload in one pass into
-    /// `out`; a client masks with a fresh key (RFC 6455 §5.3).
-    #[inline]
+    /// `out`; a client masks with a fresh key (RFC 6455 §5.3). A server's small frame is inlined.
+    #[inline(always)]
     fn encode_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
+        if self.rng.is_none() && payload.len() <= 125 {
+            out.reserve(2 + payload.len());
+            FrameHeader { fin, rsv, opcode, mask: None, payload_len: payload.len() as u64 }.write_to(out);
+            out.extend_from_slice(payload);
+            return;
+        }
+        self.encode_frame_general(opcode, fin, rsv, payload, out);
+    }
+
+    #[inline(never)]
+    fn encode_frame_general(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8], out: &mut Vec<u8>) {
         let mask = self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         out.reserve(header.encoded_len() + payload.len());

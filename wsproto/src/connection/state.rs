@@ -72,13 +72,17 @@ pub(crate) struct Lifecycle {
     linger_expired: bool,
     /// The final state, summed up (set with it).
     outcome: Option<CloseOutcome>,
+    /// `state` is `Open` and the transport has not ended: the one fact every command checks, kept as a
+    /// plain flag (set with `state` and `eof`).
+    sendable: bool,
 }
 
 impl Lifecycle {
     pub(crate) fn new() -> Lifecycle {
-        Lifecycle { state: State::Open, eof: false, linger_expired: false, outcome: None }
+        Lifecycle { state: State::Open, eof: false, linger_expired: false, outcome: None, sendable: true }
     }
 
+    #[inline]
     pub(crate) fn state(&self) -> &State {
         &self.state
     }
@@ -114,6 +118,7 @@ impl Lifecycle {
             State::Failed(ProtocolError::UnexpectedEof) => Some(CloseOutcome::Abnormal),
             State::Failed(e) => Some(CloseOutcome::Failed(e.clone())),
         };
+        self.sendable = next == State::Open && !self.eof;
         self.state = next;
         effect
     }
@@ -126,8 +131,10 @@ impl Lifecycle {
     /// The transport ended.
     pub(crate) fn set_eof(&mut self) {
         self.eof = true;
+        self.sendable = false;
     }
 
+    #[inline]
     pub(crate) fn eof(&self) -> bool {
         self.eof
     }
@@ -140,7 +147,16 @@ impl Lifecycle {
     }
 
     /// Whether data, pings and a close frame may be sent now (RFC 6455 §5.5.1: nothing after our close).
+    #[inline]
     pub(crate) fn can_send(&self) -> Result<(), SendError> {
+        if self.sendable {
+            return Ok(());
+        }
+        self.refusal()
+    }
+
+    #[cold]
+    fn refusal(&self) -> Result<(), SendError> {
         match self.state {
             State::Failed(_) => Err(SendError::Failed),
             _ if self.eof => Err(SendError::Failed),
@@ -150,16 +166,25 @@ impl Lifecycle {
     }
 
     /// Whether a close frame was sent or queued, or the connection failed: no data may be sent.
+    #[inline]
     pub(crate) fn is_closing(&self) -> bool {
         !matches!(self.state, State::Open)
     }
 
+    /// Whether automatic replies (pongs) are still sent: only while open.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
     /// No more events: the peer's close arrived or the connection failed.
+    #[inline]
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self.state, State::Closed { .. } | State::Failed(_))
     }
 
     /// Whether fed bytes are still read: not after the end, nor after the transport's end.
+    #[inline]
     pub(crate) fn accepts_input(&self) -> bool {
         !self.is_finished() && !self.eof
     }
@@ -175,6 +200,7 @@ impl Lifecycle {
     }
 
     /// The error the connection failed with, if it did.
+    #[inline]
     pub(crate) fn failure(&self) -> Option<&ProtocolError> {
         match &self.state {
             State::Failed(e) => Some(e),
@@ -192,7 +218,7 @@ mod tests {
     }
 
     fn at(state: State) -> Lifecycle {
-        Lifecycle { state, eof: false, linger_expired: false, outcome: None }
+        Lifecycle { sendable: state == State::Open, state, eof: false, linger_expired: false, outcome: None }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! The driver passes the time to [`Connection::handle_timeout`] each time it wakes up (the first call starts
 //! the timers) and sleeps until [`Connection::poll_timeout`]. Deadlines that commands arm (`close`) or that
-//! input arms (a message starting) count from the last time given.
+//! input arms (a message starting, bytes that end a silence) count from the last time given, which is exact
+//! when the driver gives the time at every wake-up, and early (never late) when it gives it less often.
 
 use super::state::State;
 use super::{Connection, Role};
@@ -26,13 +27,17 @@ pub(super) struct Timers {
     close: Option<Instant>,
     /// When the data message being received must be complete.
     message: Option<Instant>,
-    /// Bytes arrived since the keepalive deadline was last armed.
-    activity: bool,
 }
 
 impl Timers {
-    pub(super) fn note_activity(&mut self) {
-        self.activity = true;
+    /// Bytes arrived (in this wake-up, at the time last given): the peer's silence starts again.
+    #[inline]
+    pub(super) fn note_activity(&mut self, config: &Config) {
+        if self.keepalive.is_some() {
+            if let (Some(now), Some(k)) = (self.now, config.keepalive) {
+                self.keepalive = Some(now + k.interval);
+            }
+        }
     }
 
     pub(super) fn message_started(&mut self, config: &Config) {
@@ -131,13 +136,6 @@ impl Connection {
         if first {
             self.start_timers(now);
         }
-        if self.timers.activity && self.timers.pong.is_none() {
-            // Silence is measured from the last wake-up that brought bytes.
-            self.timers.activity = false;
-            if self.timers.keepalive.is_some() {
-                self.timers.keepalive = self.config.keepalive.map(|k| now + k.interval);
-            }
-        }
         while let Some(expired) = self.expired(now) {
             match expired {
                 Expired::Message => {
@@ -160,6 +158,7 @@ impl Connection {
                     self.timers.keepalive = None;
                     if let Some(k) = self.config.keepalive {
                         self.pending_ping = true;
+                        self.has_pending = true;
                         self.timers.pong = Some(now + k.timeout);
                     }
                 }
@@ -180,7 +179,6 @@ impl Connection {
         if self.message.is_some() {
             self.timers.message_started(&self.config);
         }
-        self.timers.activity = false;
         self.timers.on_state(self.life.state(), self.role, &self.config);
     }
 
