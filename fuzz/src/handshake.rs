@@ -7,14 +7,18 @@
 //! follows. Preset (mod 8): [`HS_PRESETS`].
 //!
 //! Invariants (for all three chunkings, which must agree):
-//! - server: the result is an `Incoming` or a `RequestError` whose status is 400, 426 or 431 (`Eof` only after
-//!   EOF); errors are sticky; `HeadTooLarge` exactly when the head (up to the first CRLFCRLF) is over
-//!   `max_handshake_bytes`; the head ends where httparse says it ends, so the leftover is exactly the bytes
-//!   after it; an `Upgrade` is a GET/1.1 with a 16-byte key, and `accept` writes a 101 that httparse reads
-//!   back with the right `Sec-WebSocket-Accept`; the connection it returns reports exactly what the reference
-//!   model says about the leftover; `write_response` of an error is a parseable response with its status.
-//! - client: the outcome is `Accepted` (a 101 with the right accept key and only offered protocol and
-//!   extensions), `Rejected` (not a 101; body within `max_response_body`, and exactly the bytes after the head
+//! - server: the result is an `Incoming` or a `RequestError` whose status is 400, 414, 426 or 431 (`Eof` only
+//!   after EOF); errors are sticky; a head (up to the first CRLFCRLF) over `max_handshake_bytes` is
+//!   `HeadTooLarge` or `TargetTooLong`, and `HeadTooLarge` only then; `TargetTooLong` only for such a head or a
+//!   request-target over `MAX_TARGET_LEN`; the head ends where httparse says it ends, so the leftover is exactly
+//!   the bytes after it; an `Upgrade` is a GET/1.1 with a 16-byte key, one `Host` without spaces or user info,
+//!   an origin- or http(s)/ws(s) absolute-form target, and no body (no `Transfer-Encoding`, no `Content-Length`
+//!   but a single zero) — whatever the chunking; `accept` writes a 101 that httparse reads back with the right
+//!   `Sec-WebSocket-Accept`; the connection it returns reports exactly what the reference model says about the
+//!   leftover; `write_response` of an error is a parseable response with its status and `response_headers`
+//!   (a 426 has `Upgrade: websocket` and `Connection: upgrade`).
+//! - client: the outcome is `Accepted` (a 101 with the right accept key, only offered protocol and
+//!   extensions, and no body announced), `Rejected` (not a 101; body within `max_response_body`, and exactly the bytes after the head
 //!   for a `Content-Length` or unframed body), or a `ResponseError`; the accepted connection then reports what
 //!   the reference model says about the bytes after the head.
 //! - memory: live heap while the head is read stays within a fixed multiple of `max_handshake_bytes` plus the
@@ -28,8 +32,8 @@ use std::str;
 
 use arbitrary::{Arbitrary, Unstructured};
 use wsproto::handshake::{
-    accept_key, Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming, RequestError, Response, ResponseError,
-    ServerHandshake,
+    accept_key, Accept, ClientHandshake, ClientOutcome, ClientRequest, Header, Incoming, RequestError, Response,
+    ResponseError, ServerHandshake, MAX_TARGET_LEN,
 };
 use wsproto::{Config, Connection, ReceiveMode, Role};
 
@@ -141,6 +145,18 @@ const TOKENS: &[&str] = &[
     "\u{e9}",
 ];
 
+/// A `Content-Length` value: small, any, signed, padded, a list, or zero with leading zeros.
+fn content_length(k: u8, n: u64) -> String {
+    match k % 6 {
+        0 => (n % 300).to_string(),
+        1 => n.to_string(),
+        2 => format!("+{}", n % 300),
+        3 => format!(" {} ", n % 300),
+        4 => format!("{}, {}", n % 300, n % 7),
+        _ => "0".repeat(1 + n as usize % 3),
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 pub enum Elem {
     Token(u8),
@@ -237,6 +253,10 @@ pub enum ReqField {
     Repeat(Box<ReqField>, u8),
     /// Long runs of optional whitespace or obs-fold-looking continuation.
     Folded(ListGen),
+    /// A `Content-Length` (forms: small, any, signed, padded, a list, zero).
+    ContentLength(u8, u64),
+    /// A `Transfer-Encoding`.
+    TransferEncoding(ListGen),
 }
 
 const NAMES: &[&str] = &[
@@ -312,6 +332,8 @@ impl ReqField {
                 v.extend_from_slice(b" \t");
                 line("Sec-WebSocket-Protocol", &v);
             }
+            ReqField::ContentLength(k, n) => line("content-length", content_length(*k, *n).as_bytes()),
+            ReqField::TransferEncoding(l) => line("Transfer-Encoding", &l.render(cap)),
         }
     }
 }
@@ -334,7 +356,24 @@ impl ReqGen {
         let cap = 2 * limit + 256;
         let nl: &[u8] = if self.lf_only { b"\n" } else { b"\r\n" };
         let method = ["GET", "get", "POST", "HEAD", "GE T", "CONNECT"][self.method as usize % 6];
-        let path = ["/chat", "/", "*", "/a?b=c", "http://x/y", "", "/%ff"][self.path as usize % 7];
+        let long = format!("/{}", "l".repeat(MAX_TARGET_LEN));
+        let path = [
+            "/chat",
+            "/",
+            "*",
+            "/a?b=c",
+            "http://x/y",
+            "",
+            "/%ff",
+            "HTTP://server.example.com:80/chat?x=1",
+            "wss://[::1]",
+            "http://u@x/y",
+            "ftp://x/y",
+            "/a#b",
+            "x:80",
+            &long,
+        ];
+        let path = path[self.path as usize % path.len()];
         let version = ["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 ", "http/1.1"][self.version as usize % 5];
         let mut out = format!("{method} {path} {version}").into_bytes();
         out.extend_from_slice(nl);
@@ -500,9 +539,65 @@ fn check_error_response(e: &RequestError) {
     assert_eq!(resp.code, Some(e.status()));
     let cl = resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).expect("content-length");
     assert_eq!(str::from_utf8(cl.value).unwrap().parse::<usize>().unwrap(), out.len() - n);
+    let has = |name: &str, token: &str| {
+        resp.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case(name)
+                && wsproto::handshake::split_list(h.value).iter().any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    assert!(has("connection", "close"), "an error answer without Connection: close");
     if *e == RequestError::UnsupportedVersion {
         assert!(resp.headers.iter().any(|h| h.name.eq_ignore_ascii_case("sec-websocket-version") && h.value == b"13"));
     }
+    if e.status() == 426 {
+        assert!(
+            has("upgrade", "websocket") && has("connection", "upgrade"),
+            "a 426 without Upgrade (RFC 9110 §15.5.22)"
+        );
+    }
+    for (name, value) in e.response_headers() {
+        assert!(has(name, value), "{name}: {value} missing from the answer to {e:?}");
+    }
+}
+
+/// The length of the request-target in the request line of `bytes` (after any empty lines).
+fn target_len(bytes: &[u8]) -> usize {
+    let start = bytes.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(bytes.len());
+    let line = &bytes[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let Some(sp) = line.iter().position(|&b| b == b' ') else { return 0 };
+    let after = &line[sp + 1..];
+    after.iter().position(|&b| b == b' ' || b == b'\r').unwrap_or(after.len())
+}
+
+/// What an accepted upgrade's head must be, beyond RFC 6455: no body, one valid-looking Host, a routable target.
+fn check_upgrade_head(u: &wsproto::handshake::UpgradeRequest) {
+    let h: &[Header] = &u.request.headers;
+    let all = |name: &str| {
+        h.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim_ascii()).collect::<Vec<_>>()
+    };
+    assert!(all("transfer-encoding").is_empty(), "an upgrade with Transfer-Encoding");
+    let cl = all("content-length");
+    assert!(cl.len() <= 1, "an upgrade with {} Content-Length fields", cl.len());
+    if let Some(v) = cl.first() {
+        assert!(!v.is_empty() && v.iter().all(|&b| b == b'0'), "an upgrade with a body: Content-Length {v:?}");
+    }
+    let host = all("host");
+    assert_eq!(host.len(), 1, "an upgrade with {} Host fields", host.len());
+    assert!(
+        !host[0].is_empty() && !host[0].iter().any(|&b| b <= b' ' || b == b'@' || b == b'/' || b >= 0x7f),
+        "an upgrade with Host {:?}",
+        String::from_utf8_lossy(host[0])
+    );
+    let t = &u.request.target;
+    let scheme = t.split("://").next().unwrap_or("").to_ascii_lowercase();
+    assert!(
+        t.starts_with('/') || (t.contains("://") && ["http", "https", "ws", "wss"].contains(&scheme.as_str())),
+        "an upgrade for target {t:?}"
+    );
+    assert!(!t.contains('#'), "an upgrade for a target with a fragment: {t:?}");
+    assert!(u.request.path().starts_with('/'), "path {:?} of {t:?}", u.request.path());
+    assert!(t.len() <= MAX_TARGET_LEN);
 }
 
 /// The `server_handshake` target.
@@ -527,13 +622,22 @@ pub fn server_handshake(input: &[u8]) {
     let end = head_end(&bytes);
     match (&r.result, end) {
         (Err(e), _) => {
-            assert!(matches!(e.status(), 400 | 426 | 431), "status {} for {e:?}", e.status());
+            assert!(matches!(e.status(), 400 | 414 | 426 | 431), "status {} for {e:?}", e.status());
             check_error_response(e);
             let too_large = match end {
                 Some(end) => end > max,
                 None => bytes.len() >= max,
             };
-            assert_eq!(*e == RequestError::HeadTooLarge, too_large, "{e:?} for a head ending at {end:?} (limit {max})");
+            let size = matches!(e, RequestError::HeadTooLarge | RequestError::TargetTooLong);
+            if too_large {
+                assert!(size, "{e:?} for a head ending at {end:?} (limit {max})");
+            }
+            if *e == RequestError::HeadTooLarge {
+                assert!(too_large, "HeadTooLarge for a head ending at {end:?} (limit {max})");
+            }
+            if *e == RequestError::TargetTooLong {
+                assert!(too_large || target_len(&bytes) > MAX_TARGET_LEN, "TargetTooLong for a short target");
+            }
             if *e == RequestError::Eof {
                 assert!(eof && end.is_none(), "Eof error without EOF or with a complete head");
             }
@@ -557,6 +661,7 @@ pub fn server_handshake(input: &[u8]) {
             }
             match inc {
                 Incoming::Upgrade(u) => {
+                    check_upgrade_head(u);
                     assert!(u.request.method.eq_ignore_ascii_case("GET"), "upgrade with {}", u.request.method);
                     assert_eq!(u.request.version, 1, "upgrade over HTTP/1.{}", u.request.version);
                     assert!(u.key.len() == 24 && u.key.ends_with("=="), "key {:?} is not 16 bytes of base64", u.key);
@@ -666,16 +771,7 @@ impl RespField {
             }
             RespField::Protocol(l) => line("Sec-WebSocket-Protocol", &l.render(cap)),
             RespField::Extensions(l) => line("Sec-WebSocket-Extensions", &l.render(cap)),
-            RespField::ContentLength(k, n) => {
-                let v = match k % 5 {
-                    0 => (n % 300).to_string(),
-                    1 => n.to_string(),
-                    2 => format!("+{}", n % 300),
-                    3 => format!(" {} ", n % 300),
-                    _ => format!("{}, {}", n % 300, n % 7),
-                };
-                line("Content-Length", v.as_bytes());
-            }
+            RespField::ContentLength(k, n) => line("Content-Length", content_length(*k, *n).as_bytes()),
             RespField::TransferEncoding(l) => line("Transfer-Encoding", &l.render(cap)),
             RespField::Other(n, v) => line(NAMES[*n as usize % NAMES.len()], v),
             RespField::Repeat(f, n) => {
@@ -888,6 +984,20 @@ pub fn client_handshake(input: &[u8]) {
             let end = end.expect("accepted without a complete head");
             assert!(end <= max);
             assert_eq!(response.status, 101);
+            let fields = |name: &str| {
+                response
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim_ascii())
+                    .collect::<Vec<_>>()
+            };
+            assert!(fields("transfer-encoding").is_empty(), "accepted a 101 with Transfer-Encoding");
+            let cl = fields("content-length");
+            assert!(
+                cl.is_empty() || (cl.len() == 1 && !cl[0].is_empty() && cl[0].iter().all(|&b| b == b'0')),
+                "accepted a 101 announcing a body: Content-Length {cl:?}"
+            );
             let req = client_request();
             if let Some(p) = &accepted.protocol {
                 assert!(req.protocols.contains(p), "unoffered protocol {p:?} accepted");

@@ -5,7 +5,9 @@ use std::mem::MaybeUninit;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use wsproto::handshake::{write_response, Accept, Incoming, Request, ServerHandshake, UpgradeRequest};
+use wsproto::handshake::{
+    write_response, Accept, Incoming, Request, ServerHandshake, UpgradeRequest, UPGRADE_REQUIRED,
+};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
@@ -73,7 +75,8 @@ where
     match accept_with(stream, Config::default(), |_| Ok(Accept::default())).await? {
         Accepted::WebSocket(ws, _) => Ok(ws),
         Accepted::Http(http) => {
-            let _ = http.respond(426, &[("Upgrade", "websocket")], b"WebSocket upgrade required\n").await;
+            // RFC 9110 §15.5.22: `Upgrade: websocket` and `Connection: Upgrade`.
+            let _ = http.respond(426, &UPGRADE_REQUIRED, b"WebSocket upgrade required\n").await;
             Err(Error::Request(wsproto::handshake::RequestError::MissingConnectionUpgrade))
         }
         Accepted::Rejected(_, _) => unreachable!("the hook accepts everything"),
@@ -82,7 +85,7 @@ where
 
 /// Reads the request head (bounded by the handshake limits and timeout), then: for an upgrade, calls `hook`
 /// to accept (choosing a subprotocol, adding headers) or reject; for a plain request, hands it back to be
-/// answered. A malformed request is answered with its status (400, 426, 431) and returned as
+/// answered. A malformed request is answered with its status (400, 414, 426, 431) and returned as
 /// [`Error::Request`].
 pub async fn accept_with<S, F>(stream: S, config: Config, hook: F) -> Result<Accepted<S>, Error>
 where

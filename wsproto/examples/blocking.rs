@@ -80,7 +80,7 @@ fn serve(mut stream: TcpStream) -> Result<()> {
         match handshake.poll_request() {
             Ok(Some(Incoming::Upgrade(req))) => break req,
             Ok(Some(Incoming::Http(req))) => {
-                println!("[server] plain HTTP request for {}: 404", req.path);
+                println!("[server] plain HTTP request for {}: 404", req.target);
                 let mut out = Vec::new();
                 write_response(404, &[], b"not a WebSocket endpoint\n", &mut out);
                 stream.write_all(&out)?;
@@ -104,7 +104,7 @@ fn serve(mut stream: TcpStream) -> Result<()> {
     };
     println!(
         "[server] upgrade request for {} (protocols offered: {:?}, origin: {:?})",
-        request.request.path,
+        request.request.target,
         request.protocols,
         request.origin()
     );

@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use wsproto::handshake::{
     accept_key, validate_request, validate_response, write_response, Accept, ClientHandshake, ClientOutcome,
-    ClientRequest, Header, Incoming, RequestError, ResponseError, ServerHandshake, UpgradeRequest,
+    ClientRequest, Header, Incoming, RequestError, ResponseError, ServerHandshake, UpgradeRequest, MAX_TARGET_LEN,
+    UPGRADE_REQUIRED,
 };
 use wsproto::{Bytes, Config, Connection, Event, Role};
 
@@ -93,6 +94,11 @@ fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
+/// The lowercased tokens of a list value.
+fn tokens(value: &str) -> Vec<String> {
+    value.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect()
+}
+
 fn hdr(name: &str, value: &str) -> Header {
     (name.to_string(), value.as_bytes().to_vec())
 }
@@ -118,8 +124,10 @@ fn server_parses_a_valid_request_in_any_chunking() {
         let u = got.expect("request complete");
         assert_eq!(hs.poll_request(), Ok(None), "reported once");
         assert_eq!(u.request.method, "GET");
-        assert_eq!(u.request.path, "/chat?room=1");
-        assert_eq!(u.request.path_only(), "/chat");
+        assert_eq!(u.request.target, "/chat?room=1");
+        assert_eq!(u.request.path(), "/chat");
+        assert_eq!(u.request.query(), Some("room=1"));
+        assert_eq!(u.request.authority(), None);
         assert_eq!(u.request.version, 1);
         assert_eq!(u.host(), "server.example.com");
         assert_eq!(u.origin(), Some("http://example.com"));
@@ -192,7 +200,9 @@ fn status_line(e: &RequestError) -> (String, Vec<(String, String)>) {
     e.write_response(&mut out);
     let (start, headers, body) = parse_head(&out);
     assert_eq!(get(&headers, "content-length"), Some(body.len().to_string().as_str()));
-    assert_eq!(get(&headers, "connection"), Some("close"));
+    let connection: Vec<&(String, String)> = headers.iter().filter(|(n, _)| n == "connection").collect();
+    assert_eq!(connection.len(), 1, "one Connection field: {headers:?}");
+    assert!(tokens(&connection[0].1).contains(&"close".to_string()), "{headers:?}");
     (start, headers)
 }
 
@@ -233,7 +243,250 @@ fn unsupported_version_gets_426_with_the_supported_version() {
         let (start, headers) = status_line(&e);
         assert_eq!(start, "HTTP/1.1 426 Upgrade Required");
         assert_eq!(get(&headers, "sec-websocket-version"), Some("13"));
+        assert_eq!(get(&headers, "upgrade"), Some("websocket"), "RFC 9110 §15.5.22");
+        assert_eq!(tokens(get(&headers, "connection").unwrap()), vec!["upgrade", "close"]);
     }
+}
+
+/// RFC 9110 §15.5.22: a 426 names the protocol to upgrade to. The typed error gives its answer as status and
+/// headers (for another HTTP stack), and `write_response` keeps one `Connection` field with `close` added.
+#[test]
+fn every_426_carries_upgrade_and_connection() {
+    let e = RequestError::UnsupportedVersion;
+    assert_eq!(e.status(), 426);
+    assert_eq!(
+        e.response_headers(),
+        &[("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")]
+    );
+    for other in
+        [RequestError::BadKey, RequestError::BodyNotAllowed, RequestError::TargetTooLong, RequestError::BadHost]
+    {
+        assert!(other.response_headers().is_empty(), "{other:?}");
+    }
+    // A 426 of the application's own (a plain GET on a WebSocket path).
+    let mut out = Vec::new();
+    write_response(426, &UPGRADE_REQUIRED, b"upgrade\n", &mut out);
+    let (start, headers, body) = parse_head(&out);
+    assert_eq!(start, "HTTP/1.1 426 Upgrade Required");
+    assert_eq!(get(&headers, "upgrade"), Some("websocket"));
+    assert_eq!(headers.iter().filter(|(n, _)| n == "connection").count(), 1);
+    assert_eq!(tokens(get(&headers, "connection").unwrap()), vec!["upgrade", "close"]);
+    assert_eq!(body, b"upgrade\n");
+    // Framing fields given by the caller are dropped: the body's length is written once.
+    out.clear();
+    write_response(200, &[("Content-Length", "99"), ("Transfer-Encoding", "chunked")], b"hi", &mut out);
+    let (_, headers, _) = parse_head(&out);
+    assert_eq!(headers.iter().filter(|(n, _)| n == "content-length").count(), 1);
+    assert_eq!(get(&headers, "content-length"), Some("2"));
+    assert_eq!(get(&headers, "transfer-encoding"), None);
+}
+
+/// A masked text frame, as an attacker would send it as the "body" of an upgrade.
+fn smuggled_frame() -> Vec<u8> {
+    let mut f = vec![0x81, 0x80 | 5, 1, 2, 3, 4];
+    f.extend(b"hello".iter().enumerate().map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]));
+    f
+}
+
+/// Issue 14: an upgrade with a body was upgraded and its body read as frames. RFC 9112 §6.3: refused with
+/// 400 (and `Connection: close`), nothing is left over for a connection.
+#[test]
+fn upgrade_with_a_body_gets_400_and_no_leftover() {
+    let frame = smuggled_frame();
+    let cl = format!("Content-Length: {}", frame.len());
+    for extra in [
+        &cl[..],
+        "Content-Length: 1",
+        "content-length: 00000000000000000000000000000000000001",
+        "Content-Length: 99999999999999999999999999999999",
+        "Transfer-Encoding: chunked",
+        "transfer-encoding: gzip, chunked",
+        "Transfer-Encoding: identity",
+        "Transfer-Encoding: CHUNKED",
+        "Transfer-Encoding:",
+    ] {
+        let mut bytes = variant(&[], &[extra]);
+        bytes.extend_from_slice(&frame);
+        let (hs, r) = server_poll(&bytes);
+        assert_eq!(r, Err(RequestError::BodyNotAllowed), "{extra}");
+        assert!(hs.leftover().is_empty(), "{extra}");
+        let (start, _) = status_line(&RequestError::BodyNotAllowed);
+        assert_eq!(start, "HTTP/1.1 400 Bad Request");
+    }
+    // Content-Length: 0 announces no body: the bytes after the head are frames.
+    for zero in ["Content-Length: 0", "Content-Length:  000 "] {
+        let mut bytes = variant(&[], &[zero]);
+        bytes.extend_from_slice(&frame);
+        let (hs, u) = upgrade(&bytes);
+        let mut conn = hs.accept(&u, Accept::default(), &mut Vec::new()).unwrap();
+        assert_eq!(drain(&mut conn), vec![Event::Text("hello".into())], "{zero}");
+    }
+}
+
+/// RFC 9112 §6.1, §6.3 item 3: both framings at once is a smuggling attempt: 400, whatever the values.
+#[test]
+fn content_length_with_transfer_encoding_gets_400() {
+    for extra in [
+        &["Content-Length: 0", "Transfer-Encoding: chunked"][..],
+        &["Transfer-Encoding: chunked", "Content-Length: 5"],
+        &["transfer-encoding: identity", "CONTENT-LENGTH: 0"],
+        &["Content-Length: x", "Transfer-Encoding: chunked"],
+    ] {
+        let e = server_error(&variant(&[], extra));
+        assert_eq!(e, RequestError::ContentLengthWithTransferEncoding, "{extra:?}");
+        assert_eq!(e.status(), 400);
+        status_line(&e);
+    }
+}
+
+/// RFC 9110 §8.6, RFC 9112 §6.3 item 5: a repeated or invalid Content-Length is an unrecoverable framing error.
+#[test]
+fn repeated_or_invalid_content_length_gets_400() {
+    for extra in [
+        &["Content-Length: 0", "Content-Length: 0"][..],
+        &["Content-Length: 0, 0"],
+        &["Content-Length: +0"],
+        &["Content-Length: -0"],
+        &["Content-Length: 0x0"],
+        &["Content-Length: 0 0"],
+        &["Content-Length:"],
+        &["Content-Length: zero"],
+        &["Content-Length: 5", "content-length: 5"],
+    ] {
+        let e = server_error(&variant(&[], extra));
+        assert_eq!(e, RequestError::BadContentLength, "{extra:?}");
+        assert_eq!(e.status(), 400);
+    }
+}
+
+/// RFC 9112 §3.2: exactly one Host, with a valid authority (RFC 3986 §3.2; RFC 9110 §7.2), else 400.
+#[test]
+fn host_must_appear_once_with_a_valid_authority() {
+    for host in [
+        "Host: server.example.com",
+        "Host: server.example.com:8080",
+        "Host: 127.0.0.1:9001",
+        "Host: [::1]:8080",
+        "Host: [2001:db8::1]",
+        "Host:  xn--bcher-kva.example ",
+        "Host: a-b_c~d.e!$&'()*+,;=f",
+        "Host: a%20b",
+    ] {
+        let (_, u) = upgrade(&variant(&[(1, host)], &[]));
+        assert_eq!(u.host(), host[5..].trim(), "{host}");
+    }
+    for host in [
+        "Host: exa mple.com",
+        "Host: user@server.example.com",
+        "Host: user:pass@server.example.com",
+        "Host: server.example.com:99999",
+        "Host: server.example.com:80:80",
+        "Host: server.example.com:http",
+        "Host: :80",
+        "Host:",
+        "Host: [::1",
+        "Host: [::1]junk",
+        "Host: [zz::1]",
+        "Host: a%2",
+        "Host: h/path",
+        "Host: \u{e9}.example",
+    ] {
+        let e = server_error(&variant(&[(1, host)], &[]));
+        assert_eq!(e, RequestError::BadHost, "{host}");
+        assert_eq!(e.status(), 400);
+    }
+    assert_eq!(server_error(&variant(&[(1, "")], &[])), RequestError::MissingHost);
+    assert_eq!(server_error(&variant(&[], &["Host: h"])), RequestError::MissingHost, "same value twice");
+    assert_eq!(server_error(&variant(&[], &["HOST: other"])), RequestError::MissingHost);
+    // The same rule for another HTTP stack's parsed headers.
+    let base = |host: &str| {
+        vec![
+            hdr("Host", host),
+            hdr("Upgrade", "websocket"),
+            hdr("Connection", "Upgrade"),
+            hdr("Sec-WebSocket-Key", RFC_KEY),
+            hdr("Sec-WebSocket-Version", "13"),
+        ]
+    };
+    assert!(validate_request("GET", true, &base("h:1")).is_ok());
+    assert_eq!(validate_request("GET", true, &base("h 1")), Err(RequestError::BadHost));
+}
+
+/// RFC 9112 §3.2.2: a server MUST accept the absolute form; it is routed by its path. The authority of the
+/// target takes the place of Host (which must still be valid, RFC 9112 §3.2).
+#[test]
+fn absolute_form_targets_are_accepted_and_routed_by_path() {
+    for (target, path, query, authority) in [
+        ("http://server.example.com/websocket", "/websocket", None, "server.example.com"),
+        ("http://server.example.com:8080/chat?room=1", "/chat", Some("room=1"), "server.example.com:8080"),
+        ("HTTPS://server.example.com", "/", None, "server.example.com"),
+        ("ws://127.0.0.1:9001?x=?y", "/", Some("x=?y"), "127.0.0.1:9001"),
+        ("wss://[::1]/a/b/", "/a/b/", None, "[::1]"),
+    ] {
+        let line = format!("GET {target} HTTP/1.1");
+        let (_, u) = upgrade(&variant(&[(0, &line)], &[]));
+        assert_eq!(u.request.target, target);
+        assert_eq!((u.request.path(), u.request.query(), u.request.authority()), (path, query, Some(authority)));
+        assert_eq!(u.host(), authority, "the target's authority, not Host: h");
+    }
+    // Origin form: the same path and query.
+    let (_, u) = upgrade(&variant(&[(0, "GET /chat?room=1 HTTP/1.1")], &[]));
+    assert_eq!((u.request.path(), u.request.query(), u.host()), ("/chat", Some("room=1"), "h"));
+    // Plain requests expose the same helpers.
+    let (_, r) = server_poll(b"GET http://h/index.html?x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let Ok(Some(Incoming::Http(req))) = r else { panic!("{r:?}") };
+    assert_eq!((req.path(), req.query(), req.authority()), ("/index.html", Some("x"), Some("h")));
+    // Other forms cannot carry an upgrade.
+    for target in ["*", "server.example.com:80", "ftp://h/x", "http://user@h/x", "http:///x", "/chat#frag", "mailto:x"]
+    {
+        let line = format!("GET {target} HTTP/1.1");
+        let e = server_error(&variant(&[(0, &line)], &[]));
+        assert_eq!(e, RequestError::BadTarget, "{target}");
+        assert_eq!(e.status(), 400);
+    }
+}
+
+/// RFC 9112 §3: an overlong request-target is 414 (URI Too Long), not 431; oversized headers stay 431.
+#[test]
+fn overlong_target_gets_414() {
+    // Exactly the limit is fine.
+    let at_limit = format!("GET /{} HTTP/1.1", "a".repeat(MAX_TARGET_LEN - 1));
+    let (_, u) = upgrade(&variant(&[(0, &at_limit)], &[]));
+    assert_eq!(u.request.target.len(), MAX_TARGET_LEN);
+    // One more is 414, in a complete head well under max_handshake_bytes (16 KiB)…
+    let over = format!("GET /{} HTTP/1.1", "a".repeat(MAX_TARGET_LEN));
+    let e = server_error(&variant(&[(0, &over)], &[]));
+    assert_eq!(e, RequestError::TargetTooLong);
+    assert_eq!(e.status(), 414);
+    let (start, _) = status_line(&e);
+    assert_eq!(start, "HTTP/1.1 414 URI Too Long");
+    // …and for a plain request too.
+    let (_, r) = server_poll(format!("{over}\r\nHost: h\r\n\r\n").as_bytes());
+    assert_eq!(r, Err(RequestError::TargetTooLong));
+    // A target that never ends is 414 as soon as it crosses the head limit, fed in any chunking.
+    for chunk in [1, 7, 4096, 1 << 20] {
+        let mut hs = ServerHandshake::new(plain()).unwrap();
+        let endless = [b"GET /".to_vec(), vec![b'x'; 64 << 10]].concat();
+        let mut err = None;
+        for piece in endless.chunks(chunk) {
+            hs.feed(piece);
+            if let Err(e) = hs.poll_request() {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(RequestError::TargetTooLong), "chunk {chunk}");
+    }
+    // With a head limit under MAX_TARGET_LEN, a target that alone fills the limit is 414 too.
+    let mut small = plain();
+    small.max_handshake_bytes = 1024;
+    let mut hs = ServerHandshake::new(small).unwrap();
+    hs.feed(format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "b".repeat(2000)).as_bytes());
+    assert_eq!(hs.poll_request(), Err(RequestError::TargetTooLong));
+    // The headers crossing the limit is still 431.
+    let mut hs = ServerHandshake::new(plain()).unwrap();
+    hs.feed(format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "c".repeat(20 << 10)).as_bytes());
+    assert_eq!(hs.poll_request(), Err(RequestError::HeadTooLarge));
 }
 
 #[test]
@@ -298,7 +551,8 @@ fn plain_get_is_http() {
     let (hs, r) = server_poll(bytes);
     let Ok(Some(Incoming::Http(req))) = r else { panic!("{r:?}") };
     assert_eq!(req.method, "GET");
-    assert_eq!(req.path, "/index.html");
+    assert_eq!(req.target, "/index.html");
+    assert_eq!((req.path(), req.query()), ("/index.html", None));
     assert_eq!(req.header_str("accept"), Some("*/*"));
     assert_eq!(hs.leftover(), b"GET /next HTTP/1.1\r\n");
     assert_eq!(hs.into_leftover(), Bytes::from_static(b"GET /next HTTP/1.1\r\n"));
@@ -504,6 +758,42 @@ fn client_rejects_bad_101s() {
     assert!(matches!(hs.poll_response(), Err(ResponseError::UnofferedProtocol(_))));
 }
 
+/// A 1xx has no body (RFC 9112 §6.3 item 1; RFC 9110 §8.6, RFC 9112 §6.1): a 101 that announces one is refused,
+/// or the client and an intermediary would disagree on where the frames start.
+#[test]
+fn client_refuses_a_101_announcing_a_body() {
+    for extra in [
+        &["Content-Length: 5"][..],
+        &["Content-Length: 0", "Content-Length: 0"][..],
+        &["Content-Length: 0, 0"],
+        &["Content-Length: x"],
+        &["Content-Length:"],
+        &["Transfer-Encoding: chunked"],
+        &["transfer-encoding: identity"],
+        &["Content-Length: 0", "Transfer-Encoding: chunked"],
+    ] {
+        let (mut hs, _) = client();
+        let mut bytes = response_101(hs.key(), extra);
+        bytes.extend_from_slice(b"hello");
+        hs.feed(&bytes);
+        assert_eq!(hs.poll_response().unwrap_err(), ResponseError::UnexpectedBody, "{extra:?}");
+        assert_eq!(hs.poll_response().unwrap_err(), ResponseError::UnexpectedBody, "sticky");
+    }
+    // Content-Length: 0 announces nothing.
+    let r = client_result_for(|k| response_101(k, &["Content-Length: 0"]));
+    assert!(matches!(r, Ok(Some(ClientOutcome::Accepted { .. }))), "{r:?}");
+    // The pure validator says the same.
+    let key = "x3JJHMbDL1EzLkh9GBhXDw==";
+    let mut h = vec![
+        hdr("upgrade", "websocket"),
+        hdr("connection", "Upgrade"),
+        hdr("sec-websocket-accept", "HSmrc0sMlYUkAGmm5OPpG2HaGWk="),
+    ];
+    assert!(validate_response(101, &h, key, &[], &[]).is_ok());
+    h.push(hdr("Transfer-Encoding", "chunked"));
+    assert_eq!(validate_response(101, &h, key, &[], &[]), Err(ResponseError::UnexpectedBody));
+}
+
 #[test]
 fn rejection_with_content_length_body() {
     let (mut hs, _) = client();
@@ -706,4 +996,115 @@ fn plain() -> Config {
     let mut c = Config::default();
     c.deflate = None;
     c
+}
+
+// ----- property: no body is ever upgraded -----
+
+mod no_body_is_upgraded {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `name` with the case of each letter chosen by the bits of `case`.
+    fn cased(name: &str, case: u64) -> String {
+        name.chars()
+            .enumerate()
+            .map(|(i, c)| if case >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect()
+    }
+
+    fn ows() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", " ", "\t", "  ", " \t"])
+    }
+
+    /// A `Content-Length` announcing at least one byte: any non-zero value, with leading zeros and whitespace.
+    fn nonzero_length() -> impl Strategy<Value = String> {
+        (1u64.., 0usize..4, ows(), ows(), any::<u64>()).prop_map(|(n, zeros, a, b, case)| {
+            format!("{}:{a}{}{n}{b}", cased("Content-Length", case), "0".repeat(zeros))
+        })
+    }
+
+    /// Any `Transfer-Encoding` line (every one of them announces a body, RFC 9112 §6.1).
+    fn transfer_encoding() -> impl Strategy<Value = String> {
+        let codings = vec!["chunked", "Chunked", "gzip, chunked", "chunked, chunked", "identity", "deflate", "x", ""];
+        (prop::sample::select(codings), ows(), any::<u64>())
+            .prop_map(|(c, a, case)| format!("{}:{a}{c}", cased("Transfer-Encoding", case)))
+    }
+
+    /// Lines that never announce a body on their own.
+    fn other_line() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "Content-Length: 0".to_string(),
+            "Content-Length: 000".into(),
+            "Origin: http://example.com".into(),
+            "X-Custom: a".into(),
+            "Sec-WebSocket-Protocol: chat".into(),
+        ])
+    }
+
+    /// Framing lines of which at least one announces a body, shuffled among up to three harmless ones.
+    fn framing() -> impl Strategy<Value = Vec<String>> {
+        let announcing = prop::collection::vec(prop_oneof![nonzero_length(), transfer_encoding()], 1..3);
+        (announcing, prop::collection::vec(other_line(), 0..3))
+            .prop_map(|(mut a, o)| {
+                a.extend(o);
+                a
+            })
+            .prop_shuffle()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Issue 14: whatever the chunking, wherever the framing lines sit among the others and whatever their
+        /// case and whitespace, a request that announces a body is never reported as an upgrade; it ends in a 400
+        /// with nothing left over that a connection could read as frames.
+        #[test]
+        fn no_request_with_a_body_is_upgraded_whatever_the_chunking(
+            lines in framing(),
+            at in prop::collection::vec(0usize..6, 3),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+            chunks in prop::collection::vec(1usize..40, 1..64),
+            eof in any::<bool>(),
+        ) {
+            let mut head: Vec<String> = GOOD.iter().map(|s| s.to_string()).collect();
+            for (i, line) in lines.into_iter().enumerate() {
+                let pos = 1 + at.get(i).copied().unwrap_or(0) % head.len();
+                head.insert(pos.min(head.len()), line);
+            }
+            let mut bytes = request(&head.iter().map(String::as_str).collect::<Vec<_>>());
+            bytes.extend_from_slice(&smuggled_frame());
+            bytes.extend_from_slice(&body);
+
+            let mut hs = ServerHandshake::new(plain()).unwrap();
+            let mut rest = &bytes[..];
+            let mut sizes = chunks.iter().cycle();
+            let mut result = Ok(None);
+            while !rest.is_empty() {
+                let n = (*sizes.next().unwrap()).min(rest.len());
+                hs.feed(&rest[..n]);
+                rest = &rest[n..];
+                result = hs.poll_request();
+                prop_assert!(!matches!(result, Ok(Some(Incoming::Upgrade(_)))), "upgraded: {head:?}");
+                if result.is_err() {
+                    break;
+                }
+            }
+            if eof {
+                hs.feed_eof();
+                result = hs.poll_request();
+            }
+            let e = result.expect_err("a complete head with a body must be refused");
+            prop_assert!(
+                matches!(
+                    e,
+                    RequestError::BodyNotAllowed
+                        | RequestError::ContentLengthWithTransferEncoding
+                        | RequestError::BadContentLength
+                ),
+                "{e:?} for {head:?}"
+            );
+            prop_assert_eq!(e.status(), 400);
+            prop_assert!(hs.leftover().is_empty());
+        }
+    }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use wsproto_tokio::wsproto::handshake::UPGRADE_REQUIRED;
 use wsproto_tokio::{
     accept_with, tls, Accept, Accepted, CloseOutcome, Config, ConnectOptions, Error, Message, Reject, UpgradeRequest,
     WebSocket,
@@ -297,7 +298,8 @@ where
 {
     let t0 = Instant::now();
     let hook = |req: &UpgradeRequest| {
-        if site.accepts_ws(req.request.path_only()) {
+        // Routed by path: `GET /websocket` and `GET http://host/websocket` alike (RFC 9112 §3.2.2).
+        if site.accepts_ws(req.request.path()) {
             Ok(Accept::default())
         } else {
             Err(Reject::new(404, "Not Found\n"))
@@ -305,8 +307,8 @@ where
     };
     match accept_with(stream, config.clone(), hook).await {
         Ok(Accepted::Http(http)) => {
-            let (method, path) = (http.request.method.clone(), http.request.path.clone());
-            let only = http.request.path_only();
+            let (method, path) = (http.request.method.clone(), http.request.target.clone());
+            let only = http.request.path();
             let (status, ctype, body) = match site.page(only) {
                 Some(_) if method != "GET" && method != "HEAD" => (405, "text/plain", "Method Not Allowed\n"),
                 Some(html) => (200, "text/html; charset=utf-8", html),
@@ -314,12 +316,17 @@ where
                 None => (404, "text/plain", "Not Found\n"),
             };
             let body = if method == "HEAD" { "" } else { body };
-            let sent = http.respond(status, &[("Content-Type", ctype)], body.as_bytes()).await;
+            let mut headers = vec![("Content-Type", ctype)];
+            if status == 426 {
+                // RFC 9110 §15.5.22: a 426 says what to upgrade to.
+                headers.extend(UPGRADE_REQUIRED);
+            }
+            let sent = http.respond(status, &headers, body.as_bytes()).await;
             let err = sent.err().map(|e| format!(" (send failed: {e})")).unwrap_or_default();
             log(format_args!("{peer} {method} {path} {status} in {:.1?}{err}", t0.elapsed()));
         }
         Ok(Accepted::WebSocket(ws, request)) => {
-            let path = request.request.path.clone();
+            let path = request.request.target.clone();
             log(format_args!("{peer} GET {path} 101 in {:.1?}: WebSocket open", t0.elapsed()));
             let t1 = Instant::now();
             let end = match (site.handler)(ws, Peer { addr: peer, request }).await {
@@ -330,7 +337,7 @@ where
         }
         Ok(Accepted::Rejected(request, status)) => {
             let r = &request.request;
-            log(format_args!("{peer} {} {} {status} in {:.1?}: upgrade refused", r.method, r.path, t0.elapsed()));
+            log(format_args!("{peer} {} {} {status} in {:.1?}: upgrade refused", r.method, r.target, t0.elapsed()));
         }
         Err(e) => log(format_args!("{peer} bad request after {:.1?}: {e}", t0.elapsed())),
     }

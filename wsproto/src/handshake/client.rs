@@ -91,6 +91,10 @@ pub enum ResponseError {
     MissingUpgrade,
     /// A 101 without the `upgrade` token in `Connection`.
     MissingConnectionUpgrade,
+    /// A 101 that announces a body: a `Content-Length` other than one `0`, or any `Transfer-Encoding`. A 1xx
+    /// response has no body (RFC 9112 §6.3 item 1; RFC 9110 §8.6 and RFC 9112 §6.1: a server MUST NOT send
+    /// either field in a 1xx), so an intermediary and the client would disagree on where the frames begin.
+    UnexpectedBody,
     /// `Sec-WebSocket-Accept` missing or wrong for our key.
     BadAccept,
     /// A subprotocol we did not offer (or several).
@@ -110,6 +114,7 @@ impl fmt::Display for ResponseError {
             ResponseError::Malformed(e) => write!(f, "malformed HTTP response: {e}"),
             ResponseError::MissingUpgrade => f.write_str("101 response without Upgrade: websocket"),
             ResponseError::MissingConnectionUpgrade => f.write_str("101 response without Connection: upgrade"),
+            ResponseError::UnexpectedBody => f.write_str("101 response announcing a body"),
             ResponseError::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
             ResponseError::UnofferedProtocol(p) => write!(f, "server chose subprotocol {p:?}, which was not offered"),
             ResponseError::UnofferedExtension(e) => write!(f, "server chose extension {e:?}, which was not offered"),
@@ -130,7 +135,8 @@ pub struct Accepted {
     pub extensions: Vec<String>,
 }
 
-/// Checks a response parsed by another HTTP stack (RFC 6455 §4.1, client steps 1–6).
+/// Checks a response parsed by another HTTP stack (RFC 6455 §4.1, client steps 1–6), and that the 101 announces
+/// no body ([`ResponseError::UnexpectedBody`]).
 pub fn validate_response(
     status: u16,
     headers: &[Header],
@@ -140,6 +146,18 @@ pub fn validate_response(
 ) -> Result<Accepted, ResponseError> {
     if status != 101 {
         return Err(ResponseError::Malformed(format!("status {status}, expected 101")));
+    }
+    let zero = |v: &[u8]| {
+        let v = v.trim_ascii();
+        !v.is_empty() && v.iter().all(|&d| d == b'0')
+    };
+    let zero_length = match headers::single(headers, "content-length") {
+        Ok(None) => true,
+        Ok(Some(v)) => zero(v),
+        Err(()) => false, // repeated: ambiguous framing
+    };
+    if headers::values(headers, "transfer-encoding").next().is_some() || !zero_length {
+        return Err(ResponseError::UnexpectedBody);
     }
     if !headers::has_token(headers, "upgrade", "websocket") {
         return Err(ResponseError::MissingUpgrade);
@@ -227,6 +245,12 @@ impl ClientHandshake {
         };
         hs.write_request(&mut Vec::new())?;
         Ok(hs)
+    }
+
+    /// Bytes the head scanner has examined so far (tests of its linear time).
+    #[cfg(test)]
+    pub(crate) fn scan_work(&self) -> u64 {
+        self.head.examined
     }
 
     /// The `Sec-WebSocket-Key` sent.

@@ -12,6 +12,9 @@ use bytes::BytesMut;
 pub(crate) struct HeadBuffer {
     pub(crate) buf: BytesMut,
     scanned: usize,
+    /// Bytes the scanner has looked at, over all calls (the linear-time tests read it).
+    #[cfg(test)]
+    pub(crate) examined: u64,
 }
 
 pub(crate) struct HeadTooLarge;
@@ -30,6 +33,11 @@ impl HeadBuffer {
             (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
             _ => None,
         });
+        #[cfg(test)]
+        {
+            // Positions visited: up to the one that completed the blank line, or the whole window.
+            self.examined += found.unwrap_or(window.len()) as u64;
+        }
         if let Some(pos) = found {
             let end = from + pos;
             if end > max {

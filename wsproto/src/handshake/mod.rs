@@ -15,6 +15,7 @@ mod client;
 mod headers;
 mod http;
 mod server;
+mod target;
 mod uri;
 
 pub use client::{validate_response, Accepted, ClientHandshake, ClientOutcome, ClientRequest, Response, ResponseError};
@@ -23,6 +24,7 @@ pub use server::{
     is_upgrade_request, validate_request, Accept, Incoming, Request, RequestError, ServerHandshake, UpgradeInfo,
     UpgradeRequest,
 };
+pub use target::MAX_TARGET_LEN;
 pub use uri::{Uri, UriError};
 
 use core::fmt;
@@ -59,6 +61,14 @@ pub(crate) fn write_head(start: &str, fields: &[(&str, &str)], out: &mut Vec<u8>
     Ok(())
 }
 
+/// The header fields every 426 Upgrade Required answer carries: the protocol to upgrade to, and `Upgrade` named
+/// in `Connection` (RFC 9110 §15.5.22, §7.8). [`RequestError::response_headers`] adds them for a wrong version;
+/// add them to a 426 of your own (a plain GET on a WebSocket path).
+pub const UPGRADE_REQUIRED: [(&str, &str); 2] = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+
+/// The only `Sec-WebSocket-Version` spoken (RFC 6455 §4.1).
+pub(crate) const SUPPORTED_VERSION: &str = "13";
+
 /// The reason phrase for common statuses.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
@@ -73,6 +83,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        414 => "URI Too Long",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
@@ -83,14 +94,29 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Writes a complete HTTP/1.1 response with a body and `Connection: close`: a rejection of an upgrade, or a
-/// page served on the WebSocket port. Invalid extra headers (CR/LF in a value, a bad name) are skipped.
+/// page served on the WebSocket port. Invalid extra headers (CR/LF in a value, a bad name) are skipped, and so
+/// are `Content-Length` and `Transfer-Encoding` (the body's length is written here). A `Connection` header given
+/// in `headers` (e.g. `Upgrade` in a 426, [`UPGRADE_REQUIRED`]) is kept, as one field with `close` added.
 pub fn write_response(status: u16, headers: &[(&str, &str)], body: &[u8], out: &mut Vec<u8>) {
     let start = format!("HTTP/1.1 {status} {}", reason_phrase(status));
     let len = body.len().to_string();
+    let framing = |n: &str| n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding");
+    let valid = |n: &str, v: &str| headers::valid_name(n) && headers::valid_value(v) && !framing(n);
+    let mut connection: Vec<&str> = headers
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case("connection") && valid(n, v))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !connection.iter().any(|t| t.eq_ignore_ascii_case("close")) {
+        connection.push("close");
+    }
+    let connection = connection.join(", ");
     let mut fields: Vec<(&str, &str)> =
-        headers.iter().copied().filter(|(n, v)| headers::valid_name(n) && headers::valid_value(v)).collect();
+        headers.iter().copied().filter(|(n, v)| valid(n, v) && !n.eq_ignore_ascii_case("connection")).collect();
     fields.push(("Content-Length", &len));
-    fields.push(("Connection", "close"));
+    fields.push(("Connection", &connection));
     write_head(&start, &fields, out).expect("fields were filtered");
     out.extend_from_slice(body);
 }
