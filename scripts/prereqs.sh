@@ -7,7 +7,8 @@
 #   scripts/prereqs.sh [--quick]           install what is missing, as ./run-tests does
 #
 # Each part, what it needs ([Debian packages]), and how to do without it:
-#   build     rustfmt, clippy (rustup component add); a C compiler [gcc libc6-dev]   needed by every step
+#   build     rustfmt, clippy (rustup component add); a C compiler [gcc libc6-dev]; python3 [python3]
+#                                                                                    needed by every run
 #   interop   python3 with venv [python3 python3-venv], node [nodejs], npm [npm]     WSPROTO_SKIP_INTEROP=1
 #   browser   Chromium, $CHROMIUM or /usr/bin/chromium [chromium]                    WSPROTO_SKIP_BROWSER=1
 #             (--quick installs no browser: without one it skips the browser test, with a notice)
@@ -42,6 +43,7 @@ _pr_assess() {
   cargo fmt --version >/dev/null 2>&1 || _pr_need build rustfmt "" "rustup component add rustfmt"
   cargo clippy --version >/dev/null 2>&1 || _pr_need build clippy "" "rustup component add clippy"
   command -v cc >/dev/null 2>&1 || _pr_need build "a C compiler (cc)" "gcc libc6-dev" ""
+  command -v python3 >/dev/null 2>&1 || _pr_need build "python3 (the packaging checks)" python3 ""
 
   # interop
   if [ "${WSPROTO_SKIP_INTEROP:-}" = 1 ]; then
@@ -81,7 +83,7 @@ _pr_assess() {
     :
   elif command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
     if ! command -v python3 >/dev/null 2>&1; then
-      _pr_need autobahn python3 "python3 python3-pip" ""
+      _pr_need autobahn "python3 -m pip" python3-pip ""  # python3 itself: under build
     elif ! compgen -G "$wstest_home/wheels/pip-*.whl" >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
       _pr_need autobahn "python3 -m pip" python3-pip ""
     fi
@@ -90,7 +92,6 @@ _pr_assess() {
   elif ! (command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1); then
     _pr_need autobahn "apt-get and dpkg-deb (Debian, Ubuntu) or a Docker engine, for wstest" "" ""
   fi
-  command -v python3 >/dev/null 2>&1 || _pr_need autobahn "python3 (autobahn/run.py)" python3 ""
 
   # fuzz
   command -v c++ >/dev/null 2>&1 || _pr_need fuzz "a C++ compiler (c++, for libFuzzer)" g++ ""
@@ -121,7 +122,7 @@ _pr_missing_line() {
     done
     [ -n "$list" ] || continue
     case "$part" in
-      build) hint="needed by every step" ;;
+      build) hint="needed by every run" ;;
       interop) hint="interop tests; WSPROTO_SKIP_INTEROP=1 skips them" ;;
       browser) hint="browser test; WSPROTO_SKIP_BROWSER=1 skips it" ;;
       autobahn) hint="Autobahn; ./run-tests --quick skips it and fuzzing" ;;
