@@ -11,7 +11,8 @@
 #                                                                                    needed by every run
 #   interop   python3 with venv [python3 python3-venv], node [nodejs], npm [npm]     WSPROTO_SKIP_INTEROP=1
 #   browser   Chromium, $CHROMIUM or /usr/bin/chromium [chromium]                    WSPROTO_SKIP_BROWSER=1
-#             (--quick installs no browser: without one it skips the browser test, with a notice)
+#             (--quick installs no browser: without one it skips the browser test, with a notice; but not
+#             under CI=true, where nothing is skipped unless asked)
 #   autobahn  full run only: wstest (autobahn/install-wstest.sh), which needs apt-get and dpkg-deb (or a
 #             Docker engine), python3 -m pip [python3-pip] and [debian-archive-keyring]   ./run-tests --quick
 #   fuzz      full run only: cargo-fuzz (cargo install cargo-fuzz --locked); a C++ compiler [g++]
@@ -64,7 +65,7 @@ _pr_assess() {
   if [ "${WSPROTO_SKIP_BROWSER:-}" = 1 ]; then
     _pr_notes+=("browser: skipped (WSPROTO_SKIP_BROWSER=1)")
   elif ! [ -x "$chromium" ]; then
-    if [ "$full" = 1 ]; then
+    if [ "$full" = 1 ] || [ "${CI:-}" = true ]; then
       if [ -n "${CHROMIUM:-}" ]; then
         _pr_need browser "Chromium at \$CHROMIUM=$chromium" "" "point CHROMIUM at a Chromium binary"
       else
@@ -209,7 +210,8 @@ wsproto_prereqs() {
   fi
 
   for note in ${_pr_notes[@]+"${_pr_notes[@]}"}; do _pr_log "$note"; done
-  if [ "$full" = 0 ] && [ "${WSPROTO_SKIP_BROWSER:-}" != 1 ] && ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$full" = 0 ] && [ "${CI:-}" != true ] && [ "${WSPROTO_SKIP_BROWSER:-}" != 1 ] &&
+    ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
     export WSPROTO_SKIP_BROWSER=1
   fi
   if [ "$full" = 1 ]; then
