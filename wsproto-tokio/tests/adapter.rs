@@ -73,7 +73,7 @@ async fn split_halves_from_two_tasks() {
     let (sender, mut receiver) = client.split();
     const N: usize = 500;
     let message = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             Message::text(format!("message {i}"))
         } else {
             Message::binary(vec![i as u8; i * 37])

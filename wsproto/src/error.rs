@@ -6,7 +6,7 @@
 //! - [`SendError`]: the **caller** asked for something the protocol forbids now. Nothing is sent and the
 //!   connection stays usable.
 //! - [`BufferFull`]: the caller fed more than [`Config::max_buffered`](crate::Config::max_buffered).
-//! - [`HandshakeError`](crate::handshake::HandshakeError): the opening handshake failed; it carries the HTTP
+//! - [`RequestError`](crate::handshake::RequestError): the opening handshake failed; it carries the HTTP
 //!   status to answer with.
 //!
 //! [`Connection::poll_transmit`]: crate::Connection::poll_transmit
