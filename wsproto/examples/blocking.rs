@@ -6,23 +6,61 @@
 //! cargo run -p wsproto --example blocking
 //! ```
 //!
-//! Every socket read has a timeout, so a bug makes the example fail instead of hanging.
+//! Time comes from the core: the driver keeps a clock (an origin and the time since it), tells the handshake and
+//! the connection the time at every wake-up (`handle_timeout`), and waits on the socket no longer than their
+//! next deadline (`poll_timeout`): the handshake timeout, keepalive pings, the close handshake's deadline. A
+//! read with no deadline still gives up after a while, so a bug makes the example fail instead of hanging.
 
 use std::collections::hash_map::RandomState;
 use std::error::Error;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wsproto::handshake::{write_response, Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming};
 use wsproto::handshake::{ServerHandshake, UpgradeRequest};
-use wsproto::{CloseCode, CloseOutcome, Config, Connection, Event};
+use wsproto::{CloseCode, CloseOutcome, Config, Connection, Event, Instant, Keepalive};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest wait for input when no deadline is set.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// The driver's clock. The core reads none: it is told the time since an origin chosen here.
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(std::time::Instant::now())
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_origin(self.0.elapsed())
+    }
+
+    /// Reads once into `buf`, waiting until `deadline` at most: `Some(n)` bytes (0 at EOF), or `None` when the
+    /// deadline came first (then tell the core the time). Without a deadline, waiting over [`IDLE`] is an error.
+    fn read(&self, stream: &mut TcpStream, buf: &mut [u8], deadline: Option<Instant>) -> Result<Option<usize>> {
+        let wait = deadline.map_or(IDLE, |d| d - self.now()).max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(wait))?;
+        match stream.read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => match deadline {
+                Some(_) => Ok(None),
+                None => Err("no input for too long".into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The connection's settings: keepalive pings after 20 s of silence, answered within 10 s; the other deadlines
+/// (10 s handshake, 5 s close) are the defaults.
+fn config() -> Config {
+    Config::default().with_keepalive(Some(Keepalive::new(Duration::from_secs(20), Duration::from_secs(10))))
+}
 
 /// 32 seed bytes for the client's `Sec-WebSocket-Key` and masking keys.
 ///
@@ -71,11 +109,12 @@ fn main() -> Result<()> {
 // ----- server -----
 
 fn serve(mut stream: TcpStream) -> Result<()> {
-    stream.set_read_timeout(Some(TIMEOUT))?;
+    let clock = Clock::start();
     let mut buf = vec![0u8; 64 * 1024];
 
-    // The opening handshake: read until the request head is complete.
-    let mut handshake = ServerHandshake::new(Config::default())?;
+    // The opening handshake: read until the request head is complete (or its deadline passes: 408).
+    let mut handshake = ServerHandshake::new(config())?;
+    handshake.handle_timeout(clock.now());
     let request: UpgradeRequest = loop {
         match handshake.poll_request() {
             Ok(Some(Incoming::Upgrade(req))) => break req,
@@ -95,11 +134,12 @@ fn serve(mut stream: TcpStream) -> Result<()> {
                 return Err(e.into());
             }
         }
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            handshake.feed_eof();
-        } else {
-            handshake.feed(&buf[..n]);
+        let got = clock.read(&mut stream, &mut buf, handshake.poll_timeout())?;
+        handshake.handle_timeout(clock.now());
+        match got {
+            Some(0) => handshake.feed_eof(),
+            Some(n) => handshake.feed(&buf[..n]),
+            None => {}
         }
     };
     println!(
@@ -118,7 +158,8 @@ fn serve(mut stream: TcpStream) -> Result<()> {
     stream.write_all(&out)?;
     out.clear();
 
-    // The drive loop: events (echo data), automatic output, transport close, input.
+    // The drive loop: events (echo data), automatic output, transport close, then wait for input or the next
+    // deadline, and tell the connection the time before feeding what arrived.
     loop {
         loop {
             match conn.poll_event() {
@@ -148,13 +189,7 @@ fn serve(mut stream: TcpStream) -> Result<()> {
             stream.shutdown(Shutdown::Both)?;
             break;
         }
-        let room = conn.recv_capacity().min(buf.len());
-        let n = stream.read(&mut buf[..room])?;
-        if n == 0 {
-            conn.feed_eof();
-        } else {
-            conn.feed(&buf[..n])?;
-        }
+        read_into(&clock, &mut stream, &mut conn, &mut buf)?;
     }
     println!("[server] finished: {:?}", conn.close_outcome());
     match conn.close_outcome() {
@@ -167,36 +202,45 @@ fn serve(mut stream: TcpStream) -> Result<()> {
 
 // ----- client -----
 
-/// Reads once and feeds the connection; returns false at EOF.
-fn read_into(stream: &mut TcpStream, conn: &mut Connection, buf: &mut [u8]) -> Result<bool> {
+/// Waits for input or the connection's next deadline, tells it the time, and feeds what arrived; returns
+/// false at EOF.
+fn read_into(clock: &Clock, stream: &mut TcpStream, conn: &mut Connection, buf: &mut [u8]) -> Result<bool> {
     let room = conn.recv_capacity().min(buf.len());
-    let n = stream.read(&mut buf[..room])?;
-    if n == 0 {
-        conn.feed_eof();
-        return Ok(false);
+    let got = clock.read(stream, &mut buf[..room], conn.poll_timeout())?;
+    conn.handle_timeout(clock.now());
+    match got {
+        Some(0) => {
+            conn.feed_eof();
+            Ok(false)
+        }
+        Some(n) => {
+            conn.feed(&buf[..n])?;
+            Ok(true)
+        }
+        None => Ok(true),
     }
-    conn.feed(&buf[..n])?;
-    Ok(true)
 }
 
 fn run_client(addr: SocketAddr) -> Result<()> {
+    let clock = Clock::start();
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
     let mut buf = vec![0u8; 64 * 1024];
 
     // The opening handshake.
     let request = ClientRequest::new(addr.to_string(), "/echo").protocol("echo").header("Origin", "http://localhost");
-    let mut handshake = ClientHandshake::new(request, Config::default(), seed())?;
+    let mut handshake = ClientHandshake::new(request, config(), seed())?;
+    handshake.handle_timeout(clock.now());
     let mut out = Vec::new();
     handshake.write_request(&mut out)?;
     stream.write_all(&out)?;
     out.clear();
     let mut conn = loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            handshake.feed_eof();
-        } else {
-            handshake.feed(&buf[..n]);
+        let got = clock.read(&mut stream, &mut buf, handshake.poll_timeout())?;
+        handshake.handle_timeout(clock.now());
+        match got {
+            Some(0) => handshake.feed_eof(),
+            Some(n) => handshake.feed(&buf[..n]),
+            None => {}
         }
         match handshake.poll_response()? {
             Some(ClientOutcome::Accepted { connection, accepted, response }) => {
@@ -231,7 +275,7 @@ fn run_client(addr: SocketAddr) -> Result<()> {
         out.clear();
         let before = echoes.len();
         while echoes.len() == before {
-            if !read_into(&mut stream, &mut conn, &mut buf)? {
+            if !read_into(&clock, &mut stream, &mut conn, &mut buf)? {
                 return Err("server closed the connection early".into());
             }
             while let Some(ev) = conn.poll_event()? {
@@ -256,7 +300,7 @@ fn run_client(addr: SocketAddr) -> Result<()> {
     out.clear();
     let mut pong = None;
     while pong.is_none() {
-        read_into(&mut stream, &mut conn, &mut buf)?;
+        read_into(&clock, &mut stream, &mut conn, &mut buf)?;
         while let Some(ev) = conn.poll_event()? {
             match ev {
                 Event::Pong(p) => pong = Some(p),
@@ -267,7 +311,8 @@ fn run_client(addr: SocketAddr) -> Result<()> {
     assert_eq!(pong.as_deref(), Some(&b"are you there?"[..]));
     println!("[client] pong received");
 
-    // The closing handshake: send ours, read until theirs, then wait for the server to close TCP.
+    // The closing handshake: send ours, read until theirs, then wait for the server to close TCP (RFC 6455
+    // §7.1.1), no longer than the close timeout: `wants_transport_closed` turns true at EOF or at that deadline.
     conn.close(CloseCode::NORMAL, "bye", &mut out)?;
     stream.write_all(&out)?;
     out.clear();
@@ -285,7 +330,7 @@ fn run_client(addr: SocketAddr) -> Result<()> {
         if conn.wants_transport_closed() {
             break;
         }
-        read_into(&mut stream, &mut conn, &mut buf)?;
+        read_into(&clock, &mut stream, &mut conn, &mut buf)?;
     }
     println!("[client] finished: {:?}", conn.close_outcome());
     match conn.close_outcome() {

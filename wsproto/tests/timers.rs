@@ -240,3 +240,64 @@ fn time_never_goes_back() {
     server.handle_timeout(at(3));
     assert_eq!(server.poll_timeout(), Some(at(40)));
 }
+
+mod handshake {
+    use super::*;
+    use wsproto::handshake::{
+        Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming, RequestError, ResponseError, ServerHandshake,
+    };
+
+    #[test]
+    fn a_request_head_that_does_not_arrive_in_time_gets_408() {
+        let mut hs = ServerHandshake::new(Config::default().with_handshake_timeout(Some(secs(10)))).unwrap();
+        assert_eq!(hs.poll_timeout(), None);
+        hs.handle_timeout(at(100));
+        assert_eq!(hs.poll_timeout(), Some(at(110)));
+        hs.feed(b"GET / HTTP/1.1\r\nHost: a\r\n"); // a trickling head
+        assert_eq!(hs.poll_request(), Ok(None));
+        hs.handle_timeout(at(109));
+        assert_eq!(hs.poll_request(), Ok(None));
+        hs.handle_timeout(at(110));
+        let err = hs.poll_request().unwrap_err();
+        assert_eq!(err, RequestError::Timeout);
+        assert_eq!(err.status(), 408);
+        let mut out = Vec::new();
+        err.write_response(&mut out);
+        assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert_eq!(hs.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_response_that_does_not_arrive_in_time_fails_the_client() {
+        let config = Config::default().with_handshake_timeout(Some(secs(3)));
+        let mut hs = ClientHandshake::new(ClientRequest::new("a", "/"), config, [3; 32]).unwrap();
+        hs.handle_timeout(at(0));
+        hs.feed(b"HTTP/1.1 101 Switching Protocols\r\n");
+        assert!(matches!(hs.poll_response(), Ok(None)));
+        hs.handle_timeout(at(3));
+        assert!(matches!(hs.poll_response(), Err(ResponseError::Timeout)));
+    }
+
+    #[test]
+    fn the_connections_timers_go_on_from_the_handshakes_clock() {
+        let config = keepalive();
+        let mut client = ClientHandshake::new(ClientRequest::new("a", "/"), config.clone(), [3; 32]).unwrap();
+        let mut server = ServerHandshake::new(config).unwrap();
+        client.handle_timeout(at(1));
+        server.handle_timeout(at(1));
+        let mut req = Vec::new();
+        client.write_request(&mut req).unwrap();
+        server.feed(&req);
+        server.handle_timeout(at(2));
+        let Some(Incoming::Upgrade(up)) = server.poll_request().unwrap() else { panic!("an upgrade") };
+        let mut resp = Vec::new();
+        let conn = server.accept(&up, Accept::default(), &mut resp).unwrap();
+        assert_eq!(conn.poll_timeout(), Some(at(32)), "keepalive from the handshake's last time");
+        client.feed(&resp);
+        client.handle_timeout(at(4));
+        let Some(ClientOutcome::Accepted { connection, .. }) = client.poll_response().unwrap() else {
+            panic!("accepted")
+        };
+        assert_eq!(connection.poll_timeout(), Some(at(34)));
+    }
+}

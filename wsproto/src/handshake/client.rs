@@ -11,6 +11,7 @@ use super::http::HeadBuffer;
 use super::{write_head, BuildError, Uri};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
+use crate::time::Instant;
 
 /// What the client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,9 @@ pub enum ResponseError {
     BadExtension(String),
     /// The transport ended before the response was complete.
     Eof,
+    /// The response did not arrive within [`Config::handshake_timeout`] (see
+    /// [`ClientHandshake::handle_timeout`]).
+    Timeout,
 }
 
 impl fmt::Display for ResponseError {
@@ -120,6 +124,7 @@ impl fmt::Display for ResponseError {
             ResponseError::UnofferedExtension(e) => write!(f, "server chose extension {e:?}, which was not offered"),
             ResponseError::BadExtension(e) => write!(f, "invalid extension answer: {e}"),
             ResponseError::Eof => f.write_str("connection closed before the response was complete"),
+            ResponseError::Timeout => f.write_str("the response did not arrive in time"),
         }
     }
 }
@@ -219,6 +224,7 @@ pub struct ClientHandshake {
     done: bool,
     /// The error that ended the handshake, returned again by later polls.
     failed: Option<ResponseError>,
+    clock: super::HandshakeClock,
 }
 
 impl ClientHandshake {
@@ -242,6 +248,7 @@ impl ClientHandshake {
             eof: false,
             done: false,
             failed: None,
+            clock: super::HandshakeClock::default(),
         };
         hs.write_request(&mut Vec::new())?;
         Ok(hs)
@@ -294,6 +301,25 @@ impl ClientHandshake {
             }
         }
         offered
+    }
+
+    /// Tells the handshake the time (see [`Connection::handle_timeout`]): the first call starts
+    /// [`Config::handshake_timeout`]; once it passes before the response is complete,
+    /// [`poll_response`](Self::poll_response) fails with [`ResponseError::Timeout`]. The connection it returns
+    /// goes on from the last time given.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.clock.expired(now, self.config.handshake_timeout) && !self.done {
+            self.done = true;
+            self.failed = Some(ResponseError::Timeout);
+        }
+    }
+
+    /// When the handshake times out, while it waits for the response.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.done {
+            return None;
+        }
+        self.clock.deadline
     }
 
     /// Bytes read from the transport.
@@ -373,6 +399,9 @@ impl ClientHandshake {
             }
         }
         connection.feed_leftover(&self.head.buf[len..]);
+        if let Some(now) = self.clock.now {
+            connection.handle_timeout(now);
+        }
         Ok(Some(ClientOutcome::Accepted { connection, accepted, response }))
     }
 

@@ -66,6 +66,25 @@ pub(crate) fn write_head(start: &str, fields: &[(&str, &str)], out: &mut Vec<u8>
 /// add them to a 426 of your own (a plain GET on a WebSocket path).
 pub const UPGRADE_REQUIRED: [(&str, &str); 2] = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
 
+/// A handshake's deadline, on the caller's clock: armed by the first `handle_timeout`.
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeClock {
+    pub(crate) now: Option<crate::Instant>,
+    pub(crate) deadline: Option<crate::Instant>,
+}
+
+impl HandshakeClock {
+    /// Records `now` (time never goes back); whether the deadline has passed.
+    pub(crate) fn expired(&mut self, now: crate::Instant, timeout: Option<core::time::Duration>) -> bool {
+        let now = self.now.map_or(now, |before| before.max(now));
+        if self.now.is_none() {
+            self.deadline = timeout.map(|t| now + t);
+        }
+        self.now = Some(now);
+        self.deadline.is_some_and(|d| now >= d)
+    }
+}
+
 /// The only `Sec-WebSocket-Version` spoken (RFC 6455 §4.1).
 pub(crate) const SUPPORTED_VERSION: &str = "13";
 
@@ -83,6 +102,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         414 => "URI Too Long",
         426 => "Upgrade Required",
         429 => "Too Many Requests",

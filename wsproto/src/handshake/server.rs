@@ -6,9 +6,10 @@ use core::fmt;
 use super::headers::{self, Header};
 use super::http::HeadBuffer;
 use super::target::{self, MAX_TARGET_LEN};
-use super::{write_head, BuildError, UPGRADE_REQUIRED};
+use super::{write_head, BuildError, HandshakeClock, UPGRADE_REQUIRED};
 use crate::config::{Config, ConfigError};
 use crate::connection::{Connection, Role};
+use crate::time::Instant;
 
 /// A parsed HTTP request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,12 +145,16 @@ pub enum RequestError {
     UnsupportedVersion,
     /// The transport ended before the head was complete. Nothing can be answered.
     Eof,
+    /// The head did not arrive within [`Config::handshake_timeout`] (see
+    /// [`ServerHandshake::handle_timeout`]). 408 Request Timeout (RFC 9110 §15.5.9).
+    Timeout,
 }
 
 impl RequestError {
-    /// The status to answer with: 400, 414, 426 or 431.
+    /// The status to answer with: 400, 408, 414, 426 or 431.
     pub fn status(&self) -> u16 {
         match self {
+            RequestError::Timeout => 408,
             RequestError::HeadTooLarge | RequestError::TooManyHeaders => 431,
             RequestError::TargetTooLong => 414,
             RequestError::UnsupportedVersion => 426,
@@ -206,6 +211,7 @@ impl fmt::Display for RequestError {
             RequestError::BadKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
             RequestError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version (only 13)"),
             RequestError::Eof => f.write_str("connection closed before the request head was complete"),
+            RequestError::Timeout => f.write_str("the request head did not arrive in time"),
         }
     }
 }
@@ -335,13 +341,45 @@ pub struct ServerHandshake {
     /// Length of the head once parsed (the bytes after it are the leftover).
     consumed: Option<usize>,
     failed: Option<RequestError>,
+    clock: HandshakeClock,
 }
 
 impl ServerHandshake {
     /// A handshake waiting for a request.
     pub fn new(config: Config) -> Result<ServerHandshake, ConfigError> {
         config.validate()?;
-        Ok(ServerHandshake { config, head: HeadBuffer::default(), eof: false, consumed: None, failed: None })
+        Ok(ServerHandshake {
+            config,
+            head: HeadBuffer::default(),
+            eof: false,
+            consumed: None,
+            failed: None,
+            clock: HandshakeClock::default(),
+        })
+    }
+
+    /// Tells the handshake the time (see [`Connection::handle_timeout`]): the first call starts
+    /// [`Config::handshake_timeout`]; once it passes before the head is complete, [`poll_request`](Self::poll_request)
+    /// fails with [`RequestError::Timeout`] (408). The connection [`accept`](Self::accept) returns goes on
+    /// from the last time given.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.clock.expired(now, self.config.handshake_timeout) && self.consumed.is_none() && self.failed.is_none() {
+            self.fail(RequestError::Timeout);
+        }
+    }
+
+    /// When the handshake times out, while it waits for the head.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.consumed.is_some() || self.failed.is_some() {
+            return None;
+        }
+        self.clock.deadline
+    }
+
+    fn fail(&mut self, e: RequestError) {
+        self.failed = Some(e);
+        self.head.buf.clear();
+        self.consumed = None;
     }
 
     /// Bytes read from the transport.
@@ -366,9 +404,7 @@ impl ServerHandshake {
         }
         let r = self.parse();
         if let Err(e) = &r {
-            self.failed = Some(e.clone());
-            self.head.buf.clear();
-            self.consumed = None;
+            self.fail(e.clone());
         }
         r
     }
@@ -461,6 +497,9 @@ impl ServerHandshake {
             conn.set_deflate(p);
         }
         conn.feed_leftover(self.leftover());
+        if let Some(now) = self.clock.now {
+            conn.handle_timeout(now);
+        }
         out.extend_from_slice(&head);
         Ok(conn)
     }
