@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use flate2::{Decompress, FlushDecompress};
-use wsproto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsproto::internal::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use wsproto::{DeflateConfig, DeflateParams};
 
 use crate::util::{proc_cpu, self_cpu, thread_cpu};
@@ -348,7 +348,7 @@ impl Engine<'_> {
             let start = c.zbuf.len();
             c.zbuf.extend_from_slice(&data[i..i + take]);
             if let Some(key) = c.mask {
-                wsproto::mask::apply_mask(&mut c.zbuf[start..], key, c.frame_off);
+                wsproto::internal::mask::apply_mask(&mut c.zbuf[start..], key, c.frame_off);
             }
             c.left -= take;
             c.frame_off += take;

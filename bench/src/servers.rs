@@ -25,8 +25,8 @@ use std::task::Poll;
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsproto::frame::{FrameHeader, OpCode};
-use wsproto::mask::apply_mask;
+use wsproto::internal::frame::{FrameHeader, OpCode};
+use wsproto::internal::mask::apply_mask;
 
 use crate::wire;
 

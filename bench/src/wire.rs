@@ -1,7 +1,7 @@
 //! Bytes on the wire, made by hand: payloads, pre-masked messages, the client's handshake request.
 
-use wsproto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
-use wsproto::mask::apply_mask;
+use wsproto::internal::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsproto::internal::mask::apply_mask;
 
 /// What the payload holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

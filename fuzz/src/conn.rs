@@ -21,7 +21,7 @@
 
 use std::str;
 
-use wsproto::frame::{FrameHeader, OpCode};
+use wsproto::internal::frame::{FrameHeader, OpCode};
 use wsproto::{CloseOutcome, Config, Connection, DataKind, Event, ProtocolError, ReceiveMode, Role, SendError};
 
 use crate::prelude::Prelude;

@@ -25,8 +25,8 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use flate2::{Compression, FlushCompress};
-use wsproto::frame::{FrameHeader, OpCode};
-use wsproto::mask::apply_mask;
+use wsproto::internal::frame::{FrameHeader, OpCode};
+use wsproto::internal::mask::apply_mask;
 use wsproto::{Compress, Config, DataKind, DeflateParams, Event, ProtocolError, ReceiveMode, Role};
 
 use crate::alloc;

@@ -160,7 +160,7 @@ pub fn roundtrip(data: &[u8]) {
     let frames = parse_frames(tx_role, &wire);
     if let Some(last) = frames.last() {
         if close.is_some() {
-            assert_eq!(last.0.opcode, wsproto::frame::OpCode::Close, "close is not the last frame");
+            assert_eq!(last.0.opcode, wsproto::internal::frame::OpCode::Close, "close is not the last frame");
         }
     }
 

@@ -17,7 +17,7 @@
 //!   its echo), in order, with no error; `check_end` holds on both.
 
 use arbitrary::{Arbitrary, Unstructured};
-use wsproto::frame::OpCode;
+use wsproto::internal::frame::OpCode;
 use wsproto::{CloseCode, Compress, Config, Connection, DataKind, DeflateParams, Encoded, ReceiveMode, Role};
 
 use crate::conn::{parse_frames, parse_frames_ext, Driver, Ev};
@@ -153,6 +153,7 @@ fn send_whole(tx: &mut Side, rx_inbox: &mut Vec<u8>, rx_expect: &mut Vec<Ev>, ki
         Compress::Auto => can && data.len() >= d.threshold,
         Compress::Always => can,
         Compress::Never => false,
+        other => unreachable!("the script picks only the three policies above, not {other:?}"),
     };
     assert_eq!(
         h.rsv == RSV1,

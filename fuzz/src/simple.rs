@@ -3,9 +3,9 @@
 use std::str;
 
 use arbitrary::{Arbitrary, Unstructured};
-use wsproto::frame::{FrameError, FrameHeader, OpCode, MAX_HEADER_LEN};
-use wsproto::mask::apply_mask;
-use wsproto::utf8::{Utf8Error, Utf8Validator};
+use wsproto::internal::frame::{FrameError, FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsproto::internal::mask::apply_mask;
+use wsproto::internal::utf8::{Utf8Error, Utf8Validator};
 
 /// `frame_header`: `FrameHeader::parse` on arbitrary bytes, then an arbitrary header through `encode`.
 ///
@@ -282,6 +282,6 @@ fn extend_masked(data: &[u8]) {
     let mut want = prefix.clone();
     want.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     let mut out = prefix;
-    wsproto::mask::extend_masked(&mut out, payload, key);
+    wsproto::internal::mask::extend_masked(&mut out, payload, key);
     assert_eq!(out, want, "extend_masked vs naive, len {} prefix {prefix_len}", payload.len());
 }

@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use wsproto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsproto::internal::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 
 fn headers() -> Vec<(&'static str, FrameHeader)> {
     let h = |payload_len: u64, mask: Option<[u8; 4]>| FrameHeader {

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsproto::mask::{apply_mask, extend_masked};
+use wsproto::internal::mask::{apply_mask, extend_masked};
 
 const SIZES: [(usize, &str); 4] = [(64, "64B"), (1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
 /// Start offsets into a 64-byte-aligned allocation: 0 is aligned, 1 and 3 are not.

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsproto::utf8::Utf8Validator;
+use wsproto::internal::utf8::Utf8Validator;
 
 /// `len` bytes of text: ASCII only, or a mix of 1-, 2-, 3- and 4-byte code points.
 pub fn text(len: usize, mixed: bool) -> Vec<u8> {

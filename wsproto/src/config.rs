@@ -67,7 +67,7 @@ pub struct Config {
     /// Most bytes of a rejection's body kept by the client handshake. Default 64 KiB.
     pub max_response_body: usize,
     /// Answer pings with pongs automatically (RFC 6455 §5.5.2). Default `true`. Pings are reported either
-    /// way. Each ping gets its pong; past [`MAX_PENDING_PONGS`](crate::connection::MAX_PENDING_PONGS) unsent
+    /// way. Each ping gets its pong; past [`MAX_PENDING_PONGS`](crate::MAX_PENDING_PONGS) unsent
     /// pongs, the oldest are dropped (§5.5.3 allows answering only the latest), so a ping flood cannot grow
     /// memory.
     pub auto_pong: bool,

@@ -56,23 +56,31 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod close;
-pub mod config;
-pub mod connection;
-pub mod deflate;
-pub mod error;
-pub mod event;
-pub mod frame;
+mod close;
+mod config;
+mod connection;
+mod deflate;
+mod error;
+mod event;
 pub mod handshake;
-pub mod mask;
-pub mod time;
-pub mod utf8;
+mod time;
+
+/// The codec pieces under the connection, public only so that the fuzz targets and benchmarks can reach them:
+/// not part of the API, and free to change.
+#[doc(hidden)]
+pub mod internal {
+    pub mod frame;
+    pub mod mask;
+    pub mod utf8;
+}
+pub(crate) use internal::{frame, mask, utf8};
 
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, ConfigError, Keepalive, ReceiveMode};
-pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role, State};
+pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role, State, MAX_PENDING_PONGS};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{BufferFull, ProtocolError, SendError, Timeout};
 pub use event::{DataKind, Event, EventRef, Fragment, Utf8Bytes};
+pub use frame::FrameError;
 pub use time::Instant;

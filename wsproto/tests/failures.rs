@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wsproto::frame::FrameError;
+use wsproto::FrameError;
 use wsproto::{
     Bytes, CloseCode, CloseOutcome, Config, Connection, DataKind, Event, Fragment, ProtocolError, Role, SendError,
 };

@@ -130,7 +130,7 @@ fn pending_pong_goes_out_before_the_next_command() {
 
 #[test]
 fn every_ping_gets_its_pong_in_order_up_to_the_queue_limit() {
-    use wsproto::connection::MAX_PENDING_PONGS;
+    use wsproto::MAX_PENDING_PONGS;
     let mut c = conn(Role::Server);
     for i in 0..3u8 {
         c.feed(&frame_to(Role::Server, true, OP_PING, &[i])).unwrap();

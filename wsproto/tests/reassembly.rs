@@ -106,7 +106,7 @@ fn run(role: Role, config: &Config, wire: &[u8], chunk: usize) -> Vec<Event> {
         })
         .collect();
     let pongs: Vec<Vec<u8>> = transmit(&mut c).into_iter().map(|w| w.payload).collect();
-    let latest = &pings[pings.len().saturating_sub(wsproto::connection::MAX_PENDING_PONGS)..];
+    let latest = &pings[pings.len().saturating_sub(wsproto::MAX_PENDING_PONGS)..];
     assert!(pongs == latest.iter().map(|p| p.to_vec()).collect::<Vec<_>>(), "pongs do not answer the pings");
     evs
 }

@@ -16,7 +16,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use wsproto::frame::FrameHeader;
+use wsproto::internal::frame::FrameHeader;
 use wsproto_bench::loadgen::{connect_ws_with, deflate_offer};
 use wsproto_bench::util::{die, proc_rss, proc_status_kb, raise_nofile, Args, Json};
 use wsproto_bench::wire::{self, Kind};

@@ -13,7 +13,6 @@ use crate::frame::{FrameHeader, OpCode};
 
 /// What [`Connection::send_zero_copy`] put in the output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 #[must_use = "with HeaderOnly the caller must write the payload after the buffer"]
 pub enum Encoded {
     /// The whole frame.
