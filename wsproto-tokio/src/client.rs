@@ -10,12 +10,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsConnector;
-use wsproto::handshake::{Accepted as Agreed, ClientHandshake, ClientOutcome, ClientRequest, Response, Uri};
+use wsproto::handshake::{
+    Accepted as Agreed, ClientHandshake, ClientOutcome, ClientRequest, Response, ResponseError, Uri,
+};
 
 use crate::config::Config;
-use crate::error::Error;
-use crate::server::{read_head_bytes, with_timeout};
+use crate::error::{Error, TimeoutKind};
+use crate::handshake::read_head_bytes;
+use crate::server::with_timeout;
 use crate::socket::WebSocket;
+use crate::time::Clock;
 
 /// A TCP stream, or a TLS stream over TCP (`wss://`).
 #[derive(Debug)]
@@ -100,7 +104,7 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response),
 /// timeout.
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     let uri = Uri::parse(url)?;
-    let timeout = opts.config.handshake_timeout;
+    let timeout = opts.config.protocol.handshake_timeout;
     // Boxed, like `accept_with`: the handshake's state is freed when it ends instead of staying, twice over,
     // inside the future of whoever awaits this for the connection's whole life.
     with_timeout(
@@ -148,7 +152,9 @@ async fn handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let clock = Clock::start();
     let mut hs = ClientHandshake::new(request, config.protocol.clone(), rand::random())?;
+    hs.handle_timeout(clock.now());
     let mut out = Vec::new();
     hs.write_request(&mut out)?;
     stream.write_all(&out).await?;
@@ -160,8 +166,9 @@ where
             }
             Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
             Ok(None) => {}
+            Err(ResponseError::Timeout) => return Err(Error::Timeout(TimeoutKind::Handshake)),
             Err(e) => return Err(Error::Response(e)),
         }
-        read_head_bytes(&mut stream, &mut hs).await?;
+        read_head_bytes(&mut stream, &mut hs, &clock).await?;
     }
 }

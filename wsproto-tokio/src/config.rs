@@ -20,8 +20,6 @@ pub struct Config {
     /// Sending waits (and the connection stops reading) while more than this many bytes wait to be written.
     /// Default 1 MiB. A peer that never reads cannot make us buffer much more than this.
     pub write_high_water: usize,
-    /// Deadline for the opening handshake. Default 10 s.
-    pub handshake_timeout: Option<Duration>,
     /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP
     /// after the close exchange (RFC 6455 §7.1.1). Default 5 s.
     pub close_timeout: Duration,
@@ -36,7 +34,6 @@ impl Default for Config {
         Config {
             protocol: wsproto::Config::default(),
             write_high_water: 1 << 20,
-            handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Duration::from_secs(5),
             keepalive: None,
             nodelay: true,
@@ -57,9 +54,10 @@ impl Config {
         self
     }
 
-    /// Sets the handshake deadline.
+    /// Sets the opening handshake's deadline ([`wsproto::Config::handshake_timeout`], default 10 s; the
+    /// client's also covers connecting and TLS).
     pub fn handshake_timeout(mut self, t: Option<Duration>) -> Self {
-        self.handshake_timeout = t;
+        self.protocol.handshake_timeout = t;
         self
     }
 

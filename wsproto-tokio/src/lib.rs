@@ -35,11 +35,13 @@
 mod client;
 mod config;
 mod error;
+mod handshake;
 mod message;
 mod outq;
 mod server;
 mod socket;
 mod split;
+mod time;
 pub mod tls;
 
 pub use client::{client_handshake, connect, connect_with, ConnectOptions, MaybeTlsStream};

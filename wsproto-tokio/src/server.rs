@@ -1,17 +1,18 @@
 //! Accepting connections: the upgrade hook, rejections, and plain HTTP on the same listener.
 
 use std::future::Future;
-use std::mem::MaybeUninit;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use wsproto::handshake::{
     write_response, Accept, Incoming, Request, ServerHandshake, UpgradeRequest, UPGRADE_REQUIRED,
 };
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
+use crate::handshake::read_head_bytes;
 use crate::socket::WebSocket;
+use crate::time::Clock;
 
 /// An HTTP answer refusing an upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,53 +93,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
 {
-    let timeout = config.handshake_timeout;
     // Boxed: the handshake's state (its 4 KiB read buffer, the parser, the request) lives in its own allocation,
-    // freed when the handshake ends. Unboxed it sat, twice over (argument + timeout), inside the future of
-    // whoever awaits this — typically the connection's task — and so cost every open connection ~13 KB.
-    with_timeout(timeout, Box::pin(accept_inner(stream, config, hook))).await
+    // freed when the handshake ends. Unboxed it sat inside the future of whoever awaits this — typically the
+    // connection's task — and so cost every open connection several KB.
+    Box::pin(accept_inner(stream, config, hook)).await
 }
 
-/// Either handshake: both take the bytes of an HTTP head as they arrive.
-pub(crate) trait HeadInput {
-    fn feed(&mut self, data: &[u8]);
-    fn feed_eof(&mut self);
-}
-
-impl HeadInput for ServerHandshake {
-    fn feed(&mut self, data: &[u8]) {
-        ServerHandshake::feed(self, data)
-    }
-    fn feed_eof(&mut self) {
-        ServerHandshake::feed_eof(self)
-    }
-}
-
-impl HeadInput for wsproto::handshake::ClientHandshake {
-    fn feed(&mut self, data: &[u8]) {
-        wsproto::handshake::ClientHandshake::feed(self, data)
-    }
-    fn feed_eof(&mut self) {
-        wsproto::handshake::ClientHandshake::feed_eof(self)
-    }
-}
-
-/// One read from `stream` into a handshake (through a small stack buffer: the handshake keeps what it needs).
-pub(crate) async fn read_head_bytes<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    hs: &mut impl HeadInput,
-) -> std::io::Result<()> {
-    let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
-    let mut rb = ReadBuf::uninit(&mut storage);
-    stream.read_buf(&mut rb).await?;
-    if rb.filled().is_empty() {
-        hs.feed_eof();
-    } else {
-        hs.feed(rb.filled());
-    }
-    Ok(())
-}
-
+/// Runs `fut` within `t` (the connect path's transport set-up: TCP and TLS).
 pub(crate) async fn with_timeout<T>(
     t: Option<std::time::Duration>,
     fut: impl Future<Output = Result<T, Error>>,
@@ -154,20 +115,26 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> Result<Accept, Reject>,
 {
+    let clock = Clock::start();
     let mut hs = ServerHandshake::new(config.protocol.clone())?;
+    hs.handle_timeout(clock.now());
     let incoming = loop {
         match hs.poll_request() {
             Ok(Some(incoming)) => break incoming,
             Ok(None) => {}
             Err(e) => {
+                // The refusal (400, 408, 414, 426, 431), then the close.
                 let mut out = Vec::new();
                 e.write_response(&mut out);
                 let _ = stream.write_all(&out).await;
                 let _ = stream.shutdown().await;
-                return Err(Error::Request(e));
+                return Err(match e {
+                    wsproto::handshake::RequestError::Timeout => Error::Timeout(TimeoutKind::Handshake),
+                    e => Error::Request(e),
+                });
             }
         }
-        read_head_bytes(&mut stream, &mut hs).await?;
+        read_head_bytes(&mut stream, &mut hs, &clock).await?;
     };
     match incoming {
         Incoming::Http(request) => Ok(Accepted::Http(HttpRequest { request, stream })),
