@@ -14,7 +14,7 @@
 //! - raw: a minimal WebSocket echo with no checks beyond framing (unmask, clear the mask bit, echo), used
 //!   to drive the client benchmark, and a floor for what parsing + unmasking + copying costs.
 //! - wsproto-core: the wsproto core driven directly (no wsproto-tokio): 64 KiB reads into `feed`,
-//!   `poll_events` answering every event with `send_binary` / `send_text` into one buffer, one write per
+//!   `poll_batch` answering every event with `send_binary` / `send_text` into one buffer, one write per
 //!   read. A diagnostic: the difference to `wsproto` is the adapter's per-message cost.
 
 use std::future::poll_fn;
@@ -127,7 +127,7 @@ async fn wsproto_core_conn(mut tcp: TcpStream) {
     let Ok(mut conn) = hs.accept(&req, Accept::default(), &mut out) else { return };
     loop {
         let mut failed = false;
-        let _ = conn.poll_events(&mut out, |event, tx| {
+        let _ = conn.poll_batch(&mut out, |event, tx| {
             failed |= match event {
                 EventRef::Binary(b) => tx.send_binary(b),
                 EventRef::Text(t) => tx.send_text(t),

@@ -1,4 +1,4 @@
-//! `batch`: [`Connection::poll_events`] (borrowed, batched, with its in-place fast path for whole and
+//! `batch`: [`Connection::poll_batch`] (borrowed, batched, with its in-place fast path for whole and
 //! gathered fragmented messages) against [`Connection::poll_event`] (owned, one at a time), on arbitrary bytes.
 //!
 //! Input: the [`prelude`](crate::prelude) of the connection targets (same flags and presets, see
@@ -6,7 +6,7 @@
 //! every k-th event (k = 0: never). Every data message is echoed, so the output covers the send side too.
 //!
 //! Invariants, for the input's chunks and for all at once: no panic; both drives see the same events (as owned
-//! copies), the same final error, and write the same bytes (echoes, pongs, close frames); `poll_events`
+//! copies), the same final error, and write the same bytes (echoes, pongs, close frames); `poll_batch`
 //! returns the number of events it handled.
 
 use std::ops::ControlFlow;
@@ -30,12 +30,12 @@ pub fn batch(input: &[u8]) {
     for chunks in [p.chunks(), vec![p.data]] {
         let owned = drive(role, p.flags, p.preset, &chunks, None);
         let batched = drive(role, p.flags, p.preset, &chunks, Some(stop_every));
-        assert_eq!(batched, owned, "poll_events and poll_event disagree");
+        assert_eq!(batched, owned, "poll_batch and poll_event disagree");
     }
 }
 
 /// Feeds `chunks` (each in pieces of at most `recv_capacity`), draining events after every piece with
-/// `poll_event` (`batched` None) or `poll_events` breaking every k-th event (`Some(k)`, 0: never).
+/// `poll_event` (`batched` None) or `poll_batch` breaking every k-th event (`Some(k)`, 0: never).
 fn drive(role: Role, flags: u8, preset: u8, chunks: &[&[u8]], batched: Option<usize>) -> Seen {
     let mut conn = Connection::new(role, config_for(flags, preset), [9; 32]).expect("valid config");
     let mut seen = Seen { events: Vec::new(), error: None, out: Vec::new() };
@@ -77,7 +77,7 @@ fn drain(conn: &mut Connection, seen: &mut Seen, batched: Option<usize>) -> Resu
     loop {
         let mut handled = 0;
         let events = &mut seen.events;
-        let n = conn.poll_events(&mut seen.out, |ev, tx| {
+        let n = conn.poll_batch(&mut seen.out, |ev, tx| {
             match ev {
                 EventRef::Text(t) => tx.send_text(t).unwrap_or(()),
                 EventRef::Binary(b) => tx.send_binary(b).unwrap_or(()),
@@ -91,7 +91,7 @@ fn drain(conn: &mut Connection, seen: &mut Seen, batched: Option<usize>) -> Resu
                 ControlFlow::Continue(())
             }
         })?;
-        assert_eq!(n, handled, "poll_events counts the events it handled");
+        assert_eq!(n, handled, "poll_batch counts the events it handled");
         if n == 0 || k == 0 || n % k != 0 {
             return Ok(());
         }

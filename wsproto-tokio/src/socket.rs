@@ -411,7 +411,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let was_closing = self.conn.is_closing();
             let mut pong = false;
             let deferred = &mut self.deferred;
-            let handled = self.conn.poll_events(self.out.buf(), |event, tx| {
+            let handled = self.conn.poll_batch(self.out.buf(), |event, tx| {
                 pong |= matches!(event, EventRef::Pong(_));
                 handler(event, &mut Replies { tx, deferred });
                 if tx.buffered() > high_water {

@@ -109,7 +109,7 @@ fn decode(c: &mut Criterion) {
 }
 
 /// A server echoing a batch of 128 small masked messages read at once (the deep-pipelining case): the owned
-/// `poll_event` + `send_binary` loop vs the borrowed `poll_events`. Throughput is in messages.
+/// `poll_event` + `send_binary` loop vs the borrowed `poll_batch`. Throughput is in messages.
 fn echo_batch(c: &mut Criterion) {
     const BATCH: usize = 128;
     for (len, label) in [(16usize, "16B"), (1024, "1KiB")] {
@@ -134,12 +134,12 @@ fn echo_batch(c: &mut Criterion) {
                 black_box(&out);
             })
         });
-        g.bench_function("poll_events", |b| {
+        g.bench_function("poll_batch", |b| {
             b.iter(|| {
                 server.feed(black_box(&wire)).unwrap();
                 out.clear();
                 let n = server
-                    .poll_events(&mut out, |ev, tx| {
+                    .poll_batch(&mut out, |ev, tx| {
                         if let EventRef::Binary(b) = ev {
                             tx.send_binary(b).unwrap();
                         }

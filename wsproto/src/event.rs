@@ -109,7 +109,7 @@ pub enum Event {
     Close(CloseFrame),
 }
 
-/// An event borrowed from the connection: what [`Connection::poll_events`](crate::Connection::poll_events)
+/// An event borrowed from the connection: what [`Connection::poll_batch`](crate::Connection::poll_batch)
 /// hands its handler. Data borrow the receive buffer, so no allocation, copy or reference count is spent
 /// per message; copy what must outlive the handler call ([`to_event`](Self::to_event)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | time | [`handle_timeout(now)`](Connection::handle_timeout) | keepalive pings, pong, close and message deadlines fire |
 //! | input | [`feed`](Connection::feed), [`feed_eof`](Connection::feed_eof) | bytes from the transport (at most [`recv_capacity`](Connection::recv_capacity)) |
-//! | events | [`poll_event`](Connection::poll_event), or [`poll_events`](Connection::poll_events) with a handler | messages, pings, pongs, the peer's close; a [`ProtocolError`] fails the connection (sticky, with its close code) |
+//! | events | [`poll_event`](Connection::poll_event), or [`poll_batch`](Connection::poll_batch) with a handler | messages, pings, pongs, the peer's close; a [`ProtocolError`] fails the connection (sticky, with its close code) |
 //! | commands | [`send_text`](Connection::send_text), [`send_binary`](Connection::send_binary), [`send`](Connection::send), [`send_fragment`](Connection::send_fragment), [`send_ping`](Connection::send_ping), [`close`](Connection::close) | encode frames into a caller-owned `Vec<u8>`; a [`SendError`] is the caller's and changes nothing |
 //! | output | [`poll_transmit`](Connection::poll_transmit), [`wants_transport_closed`](Connection::wants_transport_closed), [`poll_timeout`](Connection::poll_timeout) | frames the connection sends on its own; when to close the transport (RFC 6455 §7.1.1); when to wake up next |
 //!

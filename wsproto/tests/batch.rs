@@ -1,4 +1,4 @@
-//! `Connection::poll_events` (borrowed, batched) against `poll_event` (owned, one at a time): for any input —
+//! `Connection::poll_batch` (borrowed, batched) against `poll_event` (owned, one at a time): for any input —
 //! valid or not, in any chunking, either role — both deliver the same events in the same order, end with the
 //! same error, and, when every data message is echoed, write the same bytes.
 
@@ -131,11 +131,11 @@ fn drive_owned(role: Role, streaming: bool, wire: &[u8], chunks: &[usize]) -> Ob
     })
 }
 
-/// [`drive`] with `poll_events`; the handler breaks after every `stop_every`-th event (0: never).
+/// [`drive`] with `poll_batch`; the handler breaks after every `stop_every`-th event (0: never).
 fn drive_batched(role: Role, streaming: bool, wire: &[u8], chunks: &[usize], stop_every: usize) -> Observed {
     drive(role, streaming, wire, chunks, |conn, events, out| loop {
         let mut seen = 0;
-        let n = conn.poll_events(out, |ev, tx| {
+        let n = conn.poll_batch(out, |ev, tx| {
             match ev {
                 EventRef::Text(t) => tx.send_text(t).unwrap_or(()),
                 EventRef::Binary(b) => tx.send_binary(b).unwrap_or(()),
@@ -149,7 +149,7 @@ fn drive_batched(role: Role, streaming: bool, wire: &[u8], chunks: &[usize], sto
                 ControlFlow::Continue(())
             }
         })?;
-        assert_eq!(n, seen, "poll_events counts the events it handled");
+        assert_eq!(n, seen, "poll_batch counts the events it handled");
         // A break may leave events behind; go on until a call returns without one.
         if stop_every == 0 || n % stop_every != 0 || n == 0 {
             return Ok(());
@@ -249,7 +249,7 @@ fn a_fragmented_message_already_in_the_buffer_is_gathered_in_place() {
     }
     conn.feed(&wire).unwrap();
     let mut seen = Vec::new();
-    let n = conn.poll_events(&mut Vec::new(), |ev, _| {
+    let n = conn.poll_batch(&mut Vec::new(), |ev, _| {
         seen.push(ev.to_event());
         ControlFlow::Continue(())
     });
@@ -275,7 +275,7 @@ fn a_message_of_many_fragments_is_gathered_whole() {
         }
         conn.feed(&wire).unwrap();
         let mut seen = Vec::new();
-        let n = conn.poll_events(&mut Vec::new(), |ev, _| {
+        let n = conn.poll_batch(&mut Vec::new(), |ev, _| {
             seen.push(ev.to_event());
             ControlFlow::Continue(())
         });
@@ -291,7 +291,7 @@ fn invalid_utf8_across_gathered_fragments_fails_with_the_offset_in_the_message()
     wire.extend(frame_to(Role::Server, false, OP_CONT, &[0x82]));
     wire.extend(frame_to(Role::Server, true, OP_CONT, b"xy"));
     conn.feed(&wire).unwrap();
-    let r = conn.poll_events(&mut Vec::new(), |_, _| panic!("no event before the error"));
+    let r = conn.poll_batch(&mut Vec::new(), |_, _| panic!("no event before the error"));
     assert_eq!(r, Err(ProtocolError::InvalidUtf8 { valid_up_to: 3 }));
 }
 
@@ -307,7 +307,7 @@ fn many_small_messages_are_handled_in_one_call() {
     let mut out = Vec::new();
     let mut texts = 0;
     let n = conn
-        .poll_events(&mut out, |ev, tx| {
+        .poll_batch(&mut out, |ev, tx| {
             match ev {
                 EventRef::Binary(b) => tx.send_binary(b).unwrap(),
                 EventRef::Text(t) => {
@@ -327,7 +327,7 @@ fn many_small_messages_are_handled_in_one_call() {
     assert_eq!(frames[999].payload, b"msg 499");
     assert!(frames.iter().all(|f| f.fin && f.mask.is_none()));
     assert_eq!(conn.buffered_len(), 0);
-    assert_eq!(conn.poll_events(&mut out, |_, _| ControlFlow::Continue(())), Ok(0));
+    assert_eq!(conn.poll_batch(&mut out, |_, _| ControlFlow::Continue(())), Ok(0));
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn invalid_text_after_valid_messages_fails_with_1007_after_they_are_handled() {
     wire.extend(frame_to(Role::Server, true, OP_BINARY, b"never"));
     conn.feed(&wire).unwrap();
     let mut seen = Vec::new();
-    let r = conn.poll_events(&mut Vec::new(), |ev, _| {
+    let r = conn.poll_batch(&mut Vec::new(), |ev, _| {
         seen.push(ev.to_event());
         ControlFlow::Continue(())
     });
@@ -349,5 +349,5 @@ fn invalid_text_after_valid_messages_fails_with_1007_after_they_are_handled() {
     conn.poll_transmit(&mut out);
     assert_eq!(parse_frames(&out)[0].close().0, Some(1007));
     // Sticky.
-    assert!(conn.poll_events(&mut out, |_, _| ControlFlow::Continue(())).is_err());
+    assert!(conn.poll_batch(&mut out, |_, _| ControlFlow::Continue(())).is_err());
 }

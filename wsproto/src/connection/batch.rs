@@ -1,9 +1,9 @@
-//! Borrowed, batched event handling: [`Connection::poll_events`] and the [`Responder`] its handler replies
+//! Borrowed, batched event handling: [`Connection::poll_batch`] and the [`Responder`] its handler replies
 //! through.
 //!
 //! [`Connection::poll_event`] hands out owned [`Event`](crate::Event)s: each message is split off the receive
 //! buffer as a reference-counted `Bytes`, which costs a few atomic operations and, together with the
-//! caller's bookkeeping, more CPU than the kernel spends moving a small message. `poll_events` instead walks
+//! caller's bookkeeping, more CPU than the kernel spends moving a small message. `poll_batch` instead walks
 //! every frame already in the buffer and calls a handler with the payload **borrowed** in place (unmasked,
 //! text validated), while the handler encodes its replies into the same output buffer. That covers whole
 //! uncompressed messages under 16 KiB: single frames, and fragmented messages whose frames have all arrived
@@ -26,8 +26,8 @@ use crate::frame::{FrameHeader, OpCode};
 use crate::mask::{apply_mask, apply_mask_ascii};
 use crate::utf8::validate_whole;
 
-/// The commands available to a [`Connection::poll_events`] handler: they encode into the output buffer given
-/// to `poll_events`, after any frames the connection queued on its own (as the [`Connection`] commands do).
+/// The commands available to a [`Connection::poll_batch`] handler: they encode into the output buffer given
+/// to `poll_batch`, after any frames the connection queued on its own (as the [`Connection`] commands do).
 #[derive(Debug)]
 pub struct Responder<'a> {
     conn: &'a mut Connection,
@@ -123,7 +123,7 @@ impl Connection {
     /// # conn.feed(&[0x82, 0x82, 1, 2, 3, 4, 0x6b, 0x6b]).unwrap();
     /// let mut out = Vec::new();
     /// // An echo server: every data message goes back as it came.
-    /// let handled = conn.poll_events(&mut out, |event, tx| {
+    /// let handled = conn.poll_batch(&mut out, |event, tx| {
     ///     match event {
     ///         EventRef::Text(t) => tx.send_text(t).unwrap_or(()),
     ///         EventRef::Binary(b) => tx.send_binary(b).unwrap_or(()),
@@ -134,7 +134,7 @@ impl Connection {
     /// assert_eq!(handled, Ok(1));
     /// assert_eq!(out, [0x82, 0x02, b'j', b'i']);
     /// ```
-    pub fn poll_events<F>(&mut self, out: &mut Vec<u8>, mut handler: F) -> Result<usize, ProtocolError>
+    pub fn poll_batch<F>(&mut self, out: &mut Vec<u8>, mut handler: F) -> Result<usize, ProtocolError>
     where
         F: FnMut(EventRef<'_>, &mut Responder<'_>) -> ControlFlow<()>,
     {

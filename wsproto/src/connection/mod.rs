@@ -10,7 +10,7 @@
 //!    [`recv_capacity`](Connection::recv_capacity)), or [`feed_eof`](Connection::feed_eof) when it ends.
 //! 3. **Events**: [`poll_event`](Connection::poll_event) until it returns `Ok(None)` (need more bytes) or an
 //!    error (the connection failed; the error repeats on later calls). Or, borrowed and batched,
-//!    [`poll_events`](Connection::poll_events) with a handler that replies through a [`Responder`].
+//!    [`poll_batch`](Connection::poll_batch) with a handler that replies through a [`Responder`].
 //! 4. **Commands**: [`send_text`](Connection::send_text), [`send_binary`](Connection::send_binary),
 //!    [`send`](Connection::send), [`send_fragment`](Connection::send_fragment),
 //!    [`send_ping`](Connection::send_ping), [`close`](Connection::close) encode frames into a caller-owned

@@ -1,6 +1,6 @@
 //! The receive loop (RFC 6455 §5.2–§5.6, §8.1): frames are parsed ([`FrameHeader::parse`]), checked against
 //! the connection's state and limits ([`check_frame`]), unmasked, validated and reassembled, one step at a
-//! time. [`Connection::poll_event`] is this loop; [`Connection::poll_events`](super::Connection::poll_events)
+//! time. [`Connection::poll_event`] is this loop; [`Connection::poll_batch`](super::Connection::poll_batch)
 //! runs whole small messages in place first and hands the rest here.
 
 use bytes::Bytes;
