@@ -85,10 +85,13 @@ pub struct Config {
     /// How long to wait for the peer's close frame after ours, and (client) for the server to close the
     /// transport after the closing handshake (RFC 6455 §7.1.1). Default 5 s.
     pub close_timeout: Duration,
-    /// Keepalive pings. Default off.
+    /// Keepalive pings. Default: a ping after 30 s of silence, answered within 20 s, so that a peer that
+    /// vanished (or never reads) is dropped within 50 s instead of holding its connection forever.
     pub keepalive: Option<Keepalive>,
-    /// How long a data message may take to arrive, from its first frame. Default `None` (no limit). Passed →
-    /// close 1008 ([`Timeout::Message`](crate::Timeout::Message)).
+    /// How long a data message may take to arrive, from its first frame. Default 60 s, so that a peer that
+    /// starts a message and trickles it cannot hold its partial message (up to `max_message_size`) forever;
+    /// at the default 64 MiB limit that still allows 1.1 MB/s. Passed → close 1008
+    /// ([`Timeout::Message`](crate::Timeout::Message)).
     pub message_timeout: Option<Duration>,
 }
 
@@ -110,8 +113,8 @@ impl Default for Config {
             deflate: if cfg!(feature = "deflate") { Some(DeflateConfig::default()) } else { None },
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Duration::from_secs(5),
-            keepalive: None,
-            message_timeout: None,
+            keepalive: Some(Keepalive::new(Duration::from_secs(30), Duration::from_secs(20))),
+            message_timeout: Some(Duration::from_secs(60)),
         }
     }
 }

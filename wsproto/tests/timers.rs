@@ -99,6 +99,29 @@ impl Pair {
 }
 
 #[test]
+fn the_defaults_drop_a_silent_or_trickling_peer() {
+    // A silent peer: pinged after 30 s, dropped 20 s later.
+    let mut server = conn_with(Role::Server, Config::default());
+    server.handle_timeout(at(0));
+    server.handle_timeout(at(30));
+    assert_eq!(transmit(&mut server)[0].opcode, OP_PING);
+    server.handle_timeout(at(50));
+    assert_eq!(server.poll_event(), Err(ProtocolError::Timeout(Timeout::Pong)));
+    // A trickling one: a message not done 60 s after its first frame fails with 1008, whatever else arrives.
+    let mut server = conn_with(Role::Server, Config::default());
+    server.handle_timeout(at(0));
+    server.feed(&frame_to(Role::Server, false, OP_TEXT, b"a")).unwrap();
+    assert_eq!(drain(&mut server), []);
+    for t in 1..60 {
+        server.handle_timeout(at(t));
+        server.feed(&frame_to(Role::Server, true, OP_PONG, b"")).unwrap(); // answers every ping in time
+        drain(&mut server);
+    }
+    server.handle_timeout(at(60));
+    assert_eq!(server.poll_event(), Err(ProtocolError::Timeout(Timeout::Message)));
+}
+
+#[test]
 fn no_timers_until_the_driver_gives_the_time() {
     let mut conn = conn_with(Role::Server, keepalive());
     assert_eq!(conn.poll_timeout(), None);
@@ -111,7 +134,7 @@ fn no_timers_until_the_driver_gives_the_time() {
 
 #[test]
 fn keepalive_pings_after_silence_and_the_pong_keeps_the_connection() {
-    let mut p = Pair::new(Config::default(), keepalive());
+    let mut p = Pair::new(Config::default().with_keepalive(None), keepalive());
     assert_eq!(p.server.poll_timeout(), Some(at(30)));
     p.run_until(at(29));
     assert!(p.client_events.is_empty(), "no ping before 30 s of silence");
@@ -193,7 +216,7 @@ fn a_client_stops_waiting_for_the_servers_transport_close() {
 
 #[test]
 fn a_message_must_complete_in_time() {
-    let config = Config::default().with_message_timeout(Some(secs(2)));
+    let config = Config::default().with_message_timeout(Some(secs(2))).with_keepalive(None);
     let mut server = conn_with(Role::Server, config);
     server.handle_timeout(at(0));
     // A message that completes in time: the deadline goes with it.
