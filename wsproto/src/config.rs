@@ -3,6 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::budget::Budget;
 use crate::deflate::DeflateConfig;
 
 /// Keepalive (RFC 6455 §5.5.2): a ping after `interval` of silence from the peer; the connection fails if
@@ -93,6 +94,15 @@ pub struct Config {
     /// at the default 64 MiB limit that still allows 1.1 MB/s. Passed → close 1008
     /// ([`Timeout::Message`](crate::Timeout::Message)).
     pub message_timeout: Option<Duration>,
+    /// A memory pool shared with other connections (see [`Budget`]): past
+    /// [`budget_floor`](Self::budget_floor), the bytes this connection holds for the peer's traffic (its
+    /// receive buffer, the message being reassembled, inflated data) are drawn from it, and a connection that
+    /// would grow while it is spent fails with 1013. Default `None` (each connection bounded only by its own
+    /// limits).
+    pub budget: Option<Budget>,
+    /// What a connection may hold without drawing from [`budget`](Self::budget). Default 64 KiB: small
+    /// messages never touch the shared pool.
+    pub budget_floor: usize,
 }
 
 /// The default for [`Config::max_frame_payload`].
@@ -115,6 +125,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             keepalive: Some(Keepalive::new(Duration::from_secs(30), Duration::from_secs(20))),
             message_timeout: Some(Duration::from_secs(60)),
+            budget: None,
+            budget_floor: 64 << 10,
         }
     }
 }
@@ -197,6 +209,18 @@ impl Config {
     /// Sets [`keepalive`](Self::keepalive).
     pub fn with_keepalive(mut self, k: Option<Keepalive>) -> Self {
         self.keepalive = k;
+        self
+    }
+
+    /// Sets [`budget`](Self::budget) (clone one [`Budget`] into the configs of the connections that share it).
+    pub fn with_budget(mut self, budget: Option<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Sets [`budget_floor`](Self::budget_floor).
+    pub fn with_budget_floor(mut self, n: usize) -> Self {
+        self.budget_floor = n;
         self
     }
 

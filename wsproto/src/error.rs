@@ -66,6 +66,10 @@ pub enum ProtocolError {
     InvalidCompressedData,
     /// The transport ended before the closing handshake completed. 1006: nothing is sent.
     UnexpectedEof,
+    /// The connection would have grown past [`Config::budget_floor`](crate::Config::budget_floor) while the
+    /// [`Budget`](crate::Budget) it shares with other connections was spent. 1013 Try Again Later (RFC 6455
+    /// §7.4.1 and its IANA registry).
+    BudgetExhausted,
     /// The peer missed a deadline (see [`Connection::handle_timeout`](crate::Connection::handle_timeout)):
     /// 1008 for a message that took too long (the close frame is sent), 1006 otherwise (nothing is sent).
     Timeout(Timeout),
@@ -109,6 +113,7 @@ impl ProtocolError {
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             ProtocolError::UnexpectedEof => CloseCode::ABNORMAL,
             ProtocolError::Timeout(Timeout::Message) => CloseCode::POLICY_VIOLATION,
+            ProtocolError::BudgetExhausted => CloseCode::TRY_AGAIN_LATER,
             ProtocolError::Timeout(_) => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -142,6 +147,7 @@ impl ProtocolError {
             ProtocolError::MisplacedCompressionBit => "RSV1 on a continuation or control frame",
             ProtocolError::InvalidCompressedData => "invalid compressed data",
             ProtocolError::Timeout(Timeout::Message) => "message timeout",
+            ProtocolError::BudgetExhausted => "server memory budget exhausted",
             ProtocolError::UnexpectedEof | ProtocolError::Timeout(_) => "",
         }
     }

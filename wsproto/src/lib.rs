@@ -68,6 +68,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+extern crate alloc;
+
+mod budget;
 mod close;
 mod config;
 mod connection;
@@ -87,6 +90,7 @@ pub mod internal {
 }
 pub(crate) use internal::{frame, mask, utf8};
 
+pub use budget::Budget;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, ConfigError, Keepalive, ReceiveMode};

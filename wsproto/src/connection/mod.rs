@@ -146,6 +146,8 @@ pub struct Connection {
     sending_compressed: bool,
     /// permessage-deflate, when negotiated.
     deflate: Option<Codec>,
+    /// Bytes drawn from [`Config::budget`] (what the connection holds past [`Config::budget_floor`]).
+    charged: usize,
 }
 
 impl Connection {
@@ -177,6 +179,7 @@ impl Connection {
             sending: None,
             sending_compressed: false,
             deflate: None,
+            charged: 0,
             config,
         })
     }
@@ -232,6 +235,10 @@ impl Connection {
             self.timers.note_activity(&self.config);
         }
         self.recv.extend(data);
+        if let Err(e) = self.account() {
+            // Reported by the next poll_event, like any failure.
+            self.fail(e);
+        }
         Ok(())
     }
 
@@ -294,6 +301,7 @@ impl Connection {
             }
         }
         if self.life.is_finished() {
+            self.release_budget();
             if self.life.failure().is_some() {
                 self.pending_pongs.clear();
                 self.pending_ping = false;
@@ -328,6 +336,11 @@ impl Connection {
             return None;
         }
         self.timers.note_activity(&self.config);
+        self.recv.reserve(n);
+        if let Err(e) = self.account() {
+            self.fail(e);
+            return None;
+        }
         Some(self.recv.spare(n))
     }
 
@@ -354,6 +367,49 @@ impl Connection {
     /// Bytes held in the receive buffer, including the message being reassembled, for memory accounting.
     pub fn buffered_len(&self) -> usize {
         self.recv.len()
+    }
+}
+
+/// Memory accounting against [`Config::budget`].
+impl Connection {
+    /// Squares the connection's draw on its budget with the memory it holds for the peer's traffic now (the
+    /// receive buffer and any inflated data). Growing past the floor while the budget is spent is an error
+    /// (the caller fails the connection with it). Costs one check when no budget is set.
+    #[inline]
+    fn account(&mut self) -> Result<(), ProtocolError> {
+        if self.config.budget.is_none() {
+            return Ok(());
+        }
+        self.account_budget()
+    }
+
+    #[inline(never)]
+    fn account_budget(&mut self) -> Result<(), ProtocolError> {
+        let held = self.recv.capacity() + self.message.as_ref().map_or(0, |m| m.held_bytes());
+        let want = held.saturating_sub(self.config.budget_floor);
+        let Some(budget) = &self.config.budget else { return Ok(()) };
+        if want > self.charged {
+            if !budget.try_take(want - self.charged) {
+                return Err(ProtocolError::BudgetExhausted);
+            }
+        } else {
+            budget.give(self.charged - want);
+        }
+        self.charged = want;
+        Ok(())
+    }
+
+    /// Gives back everything drawn from the budget (the connection has ended and dropped its buffers).
+    fn release_budget(&mut self) {
+        if let Some(budget) = &self.config.budget {
+            budget.give(core::mem::take(&mut self.charged));
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.release_budget();
     }
 }
 

@@ -49,6 +49,11 @@ pub(super) struct InMessage {
 }
 
 impl InMessage {
+    /// Memory held for this message beyond the receive buffer (inflated data not yet reported).
+    pub(super) fn held_bytes(&self) -> usize {
+        self.inflated.capacity()
+    }
+
     /// The next chunk of this message ([`ReceiveMode::Streaming`]).
     fn chunk(&mut self, data: Bytes, last: bool) -> Fragment {
         let first = !self.reported;
@@ -145,7 +150,8 @@ impl Connection {
             return Ok(None);
         }
         loop {
-            match self.step() {
+            let step = self.step().and_then(|step| self.account().map(|()| step));
+            match step {
                 Ok(Step::Event(ev)) => return Ok(Some(ev)),
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) if self.life.eof() => return Err(self.fail(ProtocolError::UnexpectedEof)),

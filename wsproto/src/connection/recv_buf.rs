@@ -40,6 +40,11 @@ impl RecvBuf {
         self.buf.extend_from_slice(data);
     }
 
+    /// Makes room for `n` more bytes.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.buf.reserve(n);
+    }
+
     /// `n` bytes of room at the end, for reading straight into.
     pub(crate) fn spare(&mut self, n: usize) -> bytes::buf::Limit<&mut BytesMut> {
         self.buf.reserve(n);
