@@ -6,11 +6,13 @@
 //!   the write buffer, written in one write when the socket would wait for input (large payloads are
 //!   written from the received buffer, not copied). The diagnostic `wsproto-recv` uses `recv` + `feed`
 //!   (owned messages) instead.
-//! - tokio-tungstenite and tokio-websockets: `Stream` + `Sink` driven as `StreamExt::forward` does
-//!   (`start_send` each message, `poll_flush` when the stream has nothing ready): one write per batch.
+//! - tokio-tungstenite and tokio-websockets: `Stream` + `Sink` ([`echo_stream_sink`]): every message that is
+//!   ready is read first, then all are `start_send`-queued, then one `poll_flush`: one write per batch.
+//!   tokio-websockets' `flush_threshold` is raised to 128 KiB, tungstenite's write buffer size.
 //! - fastwebsockets: `read_frame` + `write_frame` through a `FragmentCollector` (its API writes every frame
 //!   at once; it has no queue to batch into).
-//! - tcp: a plain tokio TCP echo of the same bytes after a bare 101 handshake, 64 KiB reads: the ceiling.
+//! - tcp: the ceiling: after a bare 101 handshake, the same bytes echoed through a 4 MiB ring the socket reads
+//!   into and writes from, one `readv` and one `writev` per wake-up ([`tcp_conn`]).
 //! - raw: a minimal WebSocket echo with no checks beyond framing (unmask, clear the mask bit, echo), used
 //!   to drive the client benchmark, and a floor for what parsing + unmasking + copying costs.
 //! - wsproto-core: the wsproto core driven directly (no wsproto-tokio): 64 KiB reads into `feed`,
@@ -165,15 +167,36 @@ async fn wsproto_core_conn(mut tcp: TcpStream) {
     }
 }
 
-/// Echoes the data messages of a `Stream + Sink` the way `StreamExt::forward` drives a sink: queue each
-/// message, flush when nothing more is ready.
+/// Echoes the data messages of a `Stream + Sink` with the most batching the two traits allow: read every
+/// message that is ready (until `poll_next` is `Pending`) into a local batch, then `start_send` them all, then
+/// `poll_flush` once — one write per batch of input, whatever the library does between messages.
+///
+/// (`StreamExt::forward`'s pattern, `start_send` after each message read and `poll_flush` only when the stream
+/// is `Pending`, is not enough for every library: tokio-websockets' `poll_next` flushes its queue before it
+/// reads the next frame, so that pattern makes it write once per message.)
 pub async fn echo_stream_sink<W, M, E>(mut ws: W, is_data: impl Fn(&M) -> bool)
 where
     W: Stream<Item = Result<M, E>> + Sink<M> + Unpin,
 {
-    let mut pending: Option<M> = None;
-    poll_fn(|cx| loop {
-        if let Some(m) = pending.take() {
+    let mut batch: std::collections::VecDeque<M> = std::collections::VecDeque::new();
+    poll_fn(|cx| {
+        // Everything that is ready, without sending (the queue is empty while reading: nothing to flush).
+        let mut ended = false;
+        loop {
+            match Pin::new(&mut ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(m))) => {
+                    if is_data(&m) {
+                        batch.push_back(m);
+                    }
+                }
+                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
+                    ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        while let Some(m) = batch.pop_front() {
             match Pin::new(&mut ws).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     if Pin::new(&mut ws).start_send(m).is_err() {
@@ -182,36 +205,33 @@ where
                 }
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {
-                    pending = Some(m);
+                    // Its write buffer is full and the socket would block: wait to send the rest.
+                    batch.push_front(m);
                     return Poll::Pending;
                 }
             }
         }
-        match Pin::new(&mut ws).poll_next(cx) {
-            Poll::Ready(Some(Ok(m))) => {
-                if is_data(&m) {
-                    pending = Some(m);
-                }
-            }
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => return Poll::Ready(()),
-            Poll::Pending => {
-                return match Pin::new(&mut ws).poll_flush(cx) {
-                    Poll::Ready(Err(_)) => Poll::Ready(()),
-                    _ => Poll::Pending,
-                };
-            }
+        match Pin::new(&mut ws).poll_flush(cx) {
+            Poll::Ready(Err(_)) => Poll::Ready(()),
+            _ if ended => Poll::Ready(()),
+            // Read to `Pending` and flushed (or waiting to): woken by new input or by the socket's room.
+            _ => Poll::Pending,
         }
     })
     .await
 }
 
 async fn tungstenite_conn(tcp: TcpStream) {
+    // Its default write buffer: 128 KiB before `start_send` writes on its own; `poll_flush` writes the rest.
     let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
     echo_stream_sink(ws, |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary()).await;
 }
 
 async fn tokio_websockets_conn(tcp: TcpStream) {
-    let Ok((_, ws)) = tokio_websockets::ServerBuilder::new().accept(tcp).await else { return };
+    // Its `poll_ready` flushes once 8 KiB are queued (the default `flush_threshold`); 128 KiB, as tungstenite's
+    // write buffer, lets a batch go out in one `writev` (its queue writes frames vectored, without a copy).
+    let config = tokio_websockets::Config::default().flush_threshold(128 * 1024);
+    let Ok((_, ws)) = tokio_websockets::ServerBuilder::new().config(config).accept(tcp).await else { return };
     echo_stream_sink(ws, |m: &tokio_websockets::Message| m.is_text() || m.is_binary()).await;
 }
 
@@ -257,20 +277,101 @@ async fn fastwebsockets_conn(mut tcp: TcpStream) {
     }
 }
 
+/// The TCP echo's queue: bytes read and not yet written back, in one ring buffer the socket reads straight
+/// into and writes straight from (no copy in user space).
+const TCP_RING: usize = 4 << 20;
+
+/// The ceiling: an echo that does the least any user-space echo can do per byte, which is one `recv` copy in
+/// and one `send` copy out, with the fewest system calls:
+/// - every readiness event is answered with at most one `readv` (everything the socket holds, up to 4 MiB,
+///   into the free space of the ring: up to two slices when it wraps) and one `writev` (everything queued:
+///   all messages read since the last write, coalesced, from the same memory they were read into);
+/// - reading and writing are independent: a full send buffer does not stop reads (up to 4 MiB queued), and
+///   an empty socket does not stop writes;
+/// - a read that returned less than the room offered means the socket is drained: no extra `read` to see
+///   `EAGAIN` before writing;
+/// - the ring is allocated at the first byte (idle connections hold none) and rewinds to its start whenever
+///   it empties, so small messages stay in the first (cache-hot) pages.
+///
+/// A WebSocket server has to have every payload byte in its memory (to unmask and validate it), so zero-copy
+/// forwarding (`splice`, `MSG_ZEROCOPY`) is not an echo any WebSocket server could match and is left out.
 async fn tcp_conn(mut tcp: TcpStream) {
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+    use tokio::io::Interest;
     // The generator speaks WebSocket: answer its handshake, then echo bytes (its masked frames come back
     // masked; the generator accepts both).
     if raw_handshake(&mut tcp).await.is_err() {
         return;
     }
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut ring: Vec<u8> = Vec::new();
+    // Queued bytes are ring[head..head + len], wrapping at TCP_RING.
+    let (mut head, mut len) = (0usize, 0usize);
+    let mut eof = false;
     loop {
-        let n = match tcp.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let interest = match (!eof && len < TCP_RING, len > 0) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (true, false) => Interest::READABLE,
+            (false, true) => Interest::WRITABLE,
+            (false, false) => return,
         };
-        if tcp.write_all(&buf[..n]).await.is_err() {
-            return;
+        let Ok(ready) = tcp.ready(interest).await else { return };
+        if ready.is_readable() && !eof && len < TCP_RING {
+            if ring.is_empty() {
+                ring = vec![0; TCP_RING];
+            }
+            let tail = (head + len) % TCP_RING;
+            let room = TCP_RING - len;
+            // The free space: from the tail to the end of the ring (or to the head), then from the start.
+            let (first, second) = if tail >= head && len < TCP_RING {
+                let (start, end) = ring.split_at_mut(tail);
+                (end, &mut start[..head])
+            } else {
+                (&mut ring[tail..head], &mut [][..])
+            };
+            let iov = [
+                libc::iovec { iov_base: first.as_mut_ptr().cast(), iov_len: first.len() },
+                libc::iovec { iov_base: second.as_mut_ptr().cast(), iov_len: second.len() },
+            ];
+            let fd = tcp.as_raw_fd();
+            let mut got = None;
+            // `try_io` clears tokio's cached readiness when the closure says `WouldBlock`: a short read (less than
+            // the room offered) drained the socket, so it says so and the next `ready()` waits for new bytes
+            // instead of costing a `read` that returns `EAGAIN`.
+            let r = tcp.try_io(Interest::READABLE, || {
+                // SAFETY: both iovecs point into `ring`, which outlives the call, at disjoint free ranges.
+                let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                got = Some(n as usize);
+                if n > 0 && (n as usize) < room {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match (got, r) {
+                (Some(0), _) => eof = true,
+                (Some(n), _) => len += n,
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                (None, _) => return,
+            }
+        }
+        // Write whatever is queued now, without waiting for a writable event first (the send buffer usually
+        // has room): one `writev` of everything read so far.
+        if len > 0 {
+            let end = head + len;
+            let (first, second) =
+                if end <= TCP_RING { (&ring[head..end], &ring[..0]) } else { (&ring[head..], &ring[..end - TCP_RING]) };
+            match tcp.try_write_vectored(&[IoSlice::new(first), IoSlice::new(second)]) {
+                Ok(n) => {
+                    len -= n;
+                    head = if len == 0 { 0 } else { (head + n) % TCP_RING };
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
         }
     }
 }
@@ -333,5 +434,78 @@ async fn raw_conn(mut tcp: TcpStream) {
         if closing {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The TCP echo gives back every byte, in order, through a ring that fills and wraps: the client writes
+    /// three ring-fulls in uneven pieces and starts reading only once a whole ring-full has been written (so
+    /// the echo queues megabytes and writes them back in partial writes while reading behind them), then the
+    /// client's EOF is echoed as the server closing after the last byte.
+    #[test]
+    fn tcp_echo_returns_every_byte_through_a_full_and_wrapping_ring() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { serve("tcp", listener).await });
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(&wire::handshake_request("localhost")).await.unwrap();
+            let mut head = Vec::new();
+            while wire::head_end(&head).is_none() {
+                let mut b = [0u8; 512];
+                let n = tcp.read(&mut b).await.unwrap();
+                assert!(n > 0, "closed during the handshake");
+                head.extend_from_slice(&b[..n]);
+            }
+            wire::check_handshake_response(&head).unwrap();
+            assert_eq!(wire::head_end(&head), Some(head.len()), "bytes after the 101 before any were sent");
+
+            let mut x: u64 = 0x243f_6a88_85a3_08d3;
+            let data: Vec<u8> = (0..3 * TCP_RING + 12_345)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (x >> 56) as u8
+                })
+                .collect();
+            let (mut rd, mut wr) = tcp.into_split();
+            let (one_ring, start_reading) = tokio::sync::oneshot::channel();
+            let to_send = data.clone();
+            let writer = tokio::spawn(async move {
+                let (mut at, mut piece, mut signal) = (0, 1, Some(one_ring));
+                while at < to_send.len() {
+                    let end = (at + piece).min(to_send.len());
+                    wr.write_all(&to_send[at..end]).await.unwrap();
+                    at = end;
+                    piece = piece * 7 % 300_007 + 1;
+                    if at >= TCP_RING {
+                        if let Some(s) = signal.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                }
+                wr.shutdown().await.unwrap();
+            });
+            let echoed = tokio::time::timeout(Duration::from_secs(60), async {
+                start_reading.await.unwrap();
+                let mut echoed = Vec::with_capacity(data.len());
+                let mut buf = vec![0u8; 100_003];
+                loop {
+                    match rd.read(&mut buf).await.unwrap() {
+                        0 => return echoed,
+                        n => echoed.extend_from_slice(&buf[..n]),
+                    }
+                }
+            })
+            .await
+            .expect("the echo of 12 MiB took over 60 s");
+            writer.await.unwrap();
+            assert_eq!(echoed.len(), data.len(), "bytes echoed before the server closed");
+            assert!(echoed == data, "the echo differs from what was sent");
+        });
     }
 }
