@@ -441,7 +441,8 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
              f"to CPU {GEN_CPU}. Each cell: {args.repeats} runs of {args.warmup} s warm-up + {args.secs} s, "
              f"servers interleaved; medians. Ratios are between medians of this run — not absolute claims.")
     L.append("")
-    L.append("How each server is driven ([bench/README.md](bench/README.md#how-each-server-is-driven-and-why-echo-tcp-is-a-ceiling)): "
+    L.append("How each server is driven (`bench/README.md`, \"How each server is driven, and why `echo-tcp` is a "
+             "ceiling\"): "
              "wsproto `recv_with` (borrowed, one write per batch); tokio-tungstenite and tokio-websockets every ready "
              "message read, then all `start_send`, then one `poll_flush` (tokio-websockets' `flush_threshold` "
              "128 KiB); fastwebsockets `read_frame` + `write_frame` (its API has no write queue). `tcp`, the ceiling, "
