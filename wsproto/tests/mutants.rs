@@ -145,3 +145,42 @@ fn reset_starts_a_new_stream() {
     v.feed(b"xyz").unwrap();
     assert_eq!(v.feed(&[0xff]).unwrap_err().valid_up_to, 3);
 }
+
+// `impl Display for CloseCode` (every named arm, and the bare number for the rest) and `impl Display for
+// CloseFrame` (the reason only when there is one). These strings reach logs and error messages.
+
+#[test]
+fn close_codes_display_with_their_names() {
+    for (code, shown) in [
+        (CloseCode::NORMAL, "1000 (normal)"),
+        (CloseCode::GOING_AWAY, "1001 (going away)"),
+        (CloseCode::PROTOCOL_ERROR, "1002 (protocol error)"),
+        (CloseCode::UNSUPPORTED_DATA, "1003 (unsupported data)"),
+        (CloseCode::NO_STATUS, "1005 (no status)"),
+        (CloseCode::ABNORMAL, "1006 (abnormal closure)"),
+        (CloseCode::INVALID_PAYLOAD, "1007 (invalid payload)"),
+        (CloseCode::POLICY_VIOLATION, "1008 (policy violation)"),
+        (CloseCode::MESSAGE_TOO_BIG, "1009 (message too big)"),
+        (CloseCode::MANDATORY_EXTENSION, "1010 (mandatory extension)"),
+        (CloseCode::INTERNAL_ERROR, "1011 (internal error)"),
+        (CloseCode::SERVICE_RESTART, "1012 (service restart)"),
+        (CloseCode::TRY_AGAIN_LATER, "1013 (try again later)"),
+        (CloseCode::BAD_GATEWAY, "1014 (bad gateway)"),
+        (CloseCode::TLS_HANDSHAKE, "1015 (TLS handshake)"),
+        (CloseCode(1004), "1004"),
+        (CloseCode(3000), "3000"),
+        (CloseCode(4999), "4999"),
+    ] {
+        assert_eq!(code.to_string(), shown);
+    }
+}
+
+#[test]
+fn close_frames_display_code_and_reason() {
+    use wsproto::CloseFrame;
+    let frame = |code: Option<CloseCode>, reason: &str| CloseFrame { code, reason: reason.to_owned() };
+    assert_eq!(frame(Some(CloseCode::NORMAL), "").to_string(), "1000 (normal)");
+    assert_eq!(frame(Some(CloseCode::GOING_AWAY), "bye").to_string(), "1001 (going away) \"bye\"");
+    assert_eq!(frame(None, "").to_string(), "1005 (no status)");
+    assert_eq!(frame(Some(CloseCode(4000)), "a \"quoted\" reason").to_string(), "4000 \"a \\\"quoted\\\" reason\"");
+}
