@@ -290,8 +290,9 @@ const TCP_RING: usize = 4 << 20;
 ///   an empty socket does not stop writes;
 /// - a read that returned less than the room offered means the socket is drained: no extra `read` to see
 ///   `EAGAIN` before writing;
-/// - the ring is allocated at the first byte (idle connections hold none) and rewinds to its start whenever
-///   it empties, so small messages stay in the first (cache-hot) pages.
+/// - the ring is allocated at the first byte (idle connections hold none), never zeroed (only the pages bytes
+///   are read into become resident), and rewinds to its start whenever it empties, so small messages stay in
+///   the first (cache-hot) pages.
 ///
 /// A WebSocket server has to have every payload byte in its memory (to unmask and validate it), so zero-copy
 /// forwarding (`splice`, `MSG_ZEROCOPY`) is not an echo any WebSocket server could match and is left out.
@@ -304,10 +305,13 @@ async fn tcp_conn(mut tcp: TcpStream) {
     if raw_handshake(&mut tcp).await.is_err() {
         return;
     }
+    // The ring is the spare capacity of this Vec (its length stays 0): never zeroed, so allocating it touches
+    // no page, and only the pages bytes are read into become resident. Queued bytes are at offsets
+    // head..head + len, wrapping at TCP_RING; they, and only they, have been written (by `readv`).
     let mut ring: Vec<u8> = Vec::new();
-    // Queued bytes are ring[head..head + len], wrapping at TCP_RING.
     let (mut head, mut len) = (0usize, 0usize);
     let mut eof = false;
+    let fd = tcp.as_raw_fd();
     loop {
         let interest = match (!eof && len < TCP_RING, len > 0) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
@@ -317,29 +321,27 @@ async fn tcp_conn(mut tcp: TcpStream) {
         };
         let Ok(ready) = tcp.ready(interest).await else { return };
         if ready.is_readable() && !eof && len < TCP_RING {
-            if ring.is_empty() {
-                ring = vec![0; TCP_RING];
-            }
+            ring.reserve_exact(TCP_RING);
+            let base = ring.as_mut_ptr();
             let tail = (head + len) % TCP_RING;
             let room = TCP_RING - len;
-            // The free space: from the tail to the end of the ring (or to the head), then from the start.
-            let (first, second) = if tail >= head && len < TCP_RING {
-                let (start, end) = ring.split_at_mut(tail);
-                (end, &mut start[..head])
-            } else {
-                (&mut ring[tail..head], &mut [][..])
+            // The free space: from the tail to the end of the ring, then from the start to the head; or, when
+            // the queued bytes wrap, from the tail to the head.
+            let (at, first, second) = if tail >= head { (tail, TCP_RING - tail, head) } else { (tail, head - tail, 0) };
+            debug_assert_eq!(first + second, room);
+            // SAFETY: both ranges lie within the Vec's capacity of TCP_RING bytes and hold no queued byte.
+            let iov = unsafe {
+                [
+                    libc::iovec { iov_base: base.add(at).cast(), iov_len: first },
+                    libc::iovec { iov_base: base.cast(), iov_len: second },
+                ]
             };
-            let iov = [
-                libc::iovec { iov_base: first.as_mut_ptr().cast(), iov_len: first.len() },
-                libc::iovec { iov_base: second.as_mut_ptr().cast(), iov_len: second.len() },
-            ];
-            let fd = tcp.as_raw_fd();
             let mut got = None;
             // `try_io` clears tokio's cached readiness when the closure says `WouldBlock`: a short read (less than
             // the room offered) drained the socket, so it says so and the next `ready()` waits for new bytes
             // instead of costing a `read` that returns `EAGAIN`.
             let r = tcp.try_io(Interest::READABLE, || {
-                // SAFETY: both iovecs point into `ring`, which outlives the call, at disjoint free ranges.
+                // SAFETY: the iovecs point into `ring`'s allocation, which outlives the call.
                 let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
                 if n < 0 {
                     return Err(io::Error::last_os_error());
@@ -359,12 +361,16 @@ async fn tcp_conn(mut tcp: TcpStream) {
             }
         }
         // Write whatever is queued now, without waiting for a writable event first (the send buffer usually
-        // has room): one `writev` of everything read so far.
+        // has room): one `writev` of everything read so far, from where it was read.
         if len > 0 {
-            let end = head + len;
-            let (first, second) =
-                if end <= TCP_RING { (&ring[head..end], &ring[..0]) } else { (&ring[head..], &ring[..end - TCP_RING]) };
-            match tcp.try_write_vectored(&[IoSlice::new(first), IoSlice::new(second)]) {
+            let base = ring.as_ptr();
+            let first = len.min(TCP_RING - head);
+            // SAFETY: offsets head..head + first and 0..len - first are queued bytes: inside the allocation, and
+            // written by `readv` (so initialised); nothing writes them while these slices live.
+            let (a, b) = unsafe {
+                (std::slice::from_raw_parts(base.add(head), first), std::slice::from_raw_parts(base, len - first))
+            };
+            match tcp.try_write_vectored(&[IoSlice::new(a), IoSlice::new(b)]) {
                 Ok(n) => {
                     len -= n;
                     head = if len == 0 { 0 } else { (head + n) % TCP_RING };
