@@ -5,7 +5,8 @@
 //! `/proc/<pid>/clear_refs`). Every wait is bounded; the only fixed delays are the attack's own (a handshake
 //! trickled one byte every 100 ms).
 //!
-//! `cargo test -p wsproto-tokio --test hostile -- --nocapture` prints the figures; `HOSTILE.md` records them.
+//! `cargo test -p wsproto-tokio --test hostile -- --nocapture` prints the figures next to the bounds asserted here;
+//! `HOSTILE.md` lists the bounds (and the README states them).
 //! The 10,000-connection test is `ten_thousand_idle_connections` (select it by name, or `--skip` it).
 
 mod common;
@@ -279,7 +280,9 @@ fn rss(pid: u32) -> u64 {
 }
 
 /// Peak memory of the server from now on: resets its `VmHWM` to the current RSS (`clear_refs` 5). Read the
-/// peak with [`Peak::growth`]; where the reset is not allowed, the growth of the current RSS is used.
+/// peak with [`Peak::growth`]. Where the reset is not allowed, only the growth of the current RSS can be
+/// measured (it misses short peaks): under `CI=true` that fails the test; otherwise a `NOTICE` line says so on
+/// stderr, past libtest's capture, and every figure printed names what was measured.
 struct Peak {
     pid: u32,
     base: u64,
@@ -288,8 +291,14 @@ struct Peak {
 
 impl Peak {
     fn start(pid: u32) -> Peak {
-        let hwm = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
-        Peak { pid, base: rss(pid), hwm }
+        let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        if let Err(e) = &reset {
+            let why = format!("cannot reset the server's VmHWM (/proc/{pid}/clear_refs: {e}): peak RSS unmeasurable");
+            assert!(!common::under_ci(), "CI=true: {why}");
+            use std::io::Write;
+            let _ = io::stderr().write_all(format!("NOTICE {why}; measuring current RSS instead\n").as_bytes());
+        }
+        Peak { pid, base: rss(pid), hwm: reset.is_ok() }
     }
 
     /// (What was measured, growth in bytes over the RSS at the start.)
@@ -400,7 +409,8 @@ async fn flood(addr: SocketAddr, request: Vec<u8>) -> (Vec<u8>, Duration, usize)
 
 #[tokio::test]
 async fn megabyte_of_request_headers_gets_431_quickly() {
-    const BOUND: Duration = Duration::from_secs(2);
+    // The README's "within 100 ms": the 431 and the close, for 1 MiB sent as fast as loopback takes it.
+    const BOUND: Duration = Duration::from_millis(100);
     let (_server, addr) = echo(&[]).await;
     let start = upgrade_request(addr);
     let start = start.strip_suffix("\r\n").unwrap(); // the head goes on
@@ -569,39 +579,66 @@ fn one_byte_fragments(range: std::ops::Range<usize>, last: bool) -> Vec<u8> {
     wire
 }
 
-#[tokio::test]
-async fn million_one_byte_fragments_echo_in_memory_proportional_to_the_payload() {
+/// Sends `wire` (a binary message whose payload is `payload`) to a fresh echo server and reads the echo;
+/// returns the server's peak memory growth (what was measured, bytes) and how long the echo took.
+async fn echo_growth(wire: &[u8], payload: &[u8]) -> ((&'static str, u64), Duration) {
     let (server, addr) = echo(&[]).await;
     let pid = server.pid();
     let mut c = Raw::connect(addr).await;
-    let wire = one_byte_fragments(0..FRAGMENTS, true);
-    let payload: Vec<u8> = (0..FRAGMENTS).map(|i| (i % 251) as u8).collect();
+    // Warm the server's paths up with a small message first, so the measured growth is the message's own.
+    c.send(&frame(true, BINARY, b"warm-up")).await;
+    assert_eq!(c.rd.frame().await.payload, b"warm-up");
     let peak = Peak::start(pid);
     let t0 = Instant::now();
     let (written, echoed) = tokio::join!(
-        within("writing the fragments", c.wr.write_all(&wire)),
+        within("writing the message", c.wr.write_all(wire)),
         within("the echoed message", c.rd.next_frame())
     );
     let took = t0.elapsed();
-    written.expect("the server took every fragment");
+    written.expect("the server took every byte");
     let echoed = echoed.unwrap_or_else(|end| panic!("the server ended the connection ({end:?})"));
     assert!(echoed.opcode == BINARY && echoed.fin, "one whole binary frame back: {:?}", (echoed.opcode, echoed.fin));
     assert!(echoed.payload == payload, "the echoed payload differs ({} bytes)", echoed.payload.len());
-    let (measured, growth) = peak.growth();
-    println!(
-        "    {FRAGMENTS} one-byte fragments ({} on the wire) echoed in {took:.1?}; {measured} growth {} \
-         for a {} message ({:.2} bytes per fragment)",
-        mib(wire.len() as u64),
-        mib(growth),
-        mib(FRAGMENTS as u64),
-        growth as f64 / FRAGMENTS as f64
-    );
-    // Proportional to the payload: the message, its reassembly buffer's slack and the echo's write buffer — a
-    // few times 1 MB — and no per-fragment bookkeeping (which would be tens of MB for a million fragments).
-    assert!(growth < 16 * MIB, "{measured} grew by {} for a 1 MB message", mib(growth));
+    let growth = peak.growth();
     c.send(&close_frame(1000)).await;
     assert_eq!(c.rd.frame().await.close_code(), Some(1000));
     c.rd.expect_end().await;
+    (growth, took)
+}
+
+#[tokio::test]
+async fn million_one_byte_fragments_echo_in_memory_proportional_to_the_payload() {
+    // The README's figure: a million one-byte fragments (a 1 MB message, 6.7 MB on the wire) peak under 4 MiB of
+    // server memory, within 3 bytes per fragment of the same payload sent as one frame. The difference (about 2
+    // bytes per fragment) is the reassembly buffer growing and the 7-byte frames buffered before they are
+    // parsed; per-fragment bookkeeping would be 8+ bytes per fragment.
+    const PEAK: u64 = 4 * MIB;
+    const PER_FRAGMENT_SLACK: u64 = 3 * FRAGMENTS as u64;
+    let payload: Vec<u8> = (0..FRAGMENTS).map(|i| (i % 251) as u8).collect();
+    let fragmented = one_byte_fragments(0..FRAGMENTS, true);
+    let mut whole = header(true, BINARY, FRAGMENTS as u64);
+    let start = whole.len();
+    whole.extend_from_slice(&payload);
+    mask(&mut whole[start..], 0);
+    // Sequential, each on its own server: neither measurement is disturbed by the other.
+    let ((measured, base), took_whole) = echo_growth(&whole, &payload).await;
+    let ((_, growth), took) = echo_growth(&fragmented, &payload).await;
+    println!(
+        "    {FRAGMENTS} one-byte fragments ({} on the wire) echoed in {took:.1?}: {measured} growth {}; the same \
+         {} payload in one frame: {} in {took_whole:.1?}; difference {:+.3} bytes per fragment",
+        mib(fragmented.len() as u64),
+        mib(growth),
+        mib(FRAGMENTS as u64),
+        mib(base),
+        (growth as f64 - base as f64) / FRAGMENTS as f64
+    );
+    assert!(
+        growth <= base + PER_FRAGMENT_SLACK,
+        "{measured} grew by {} for a million one-byte fragments, {} for the same payload in one frame",
+        mib(growth),
+        mib(base)
+    );
+    assert!(growth < PEAK, "{measured} grew by {} for a 1 MB message in a million fragments", mib(growth));
 }
 
 #[tokio::test]
@@ -630,6 +667,13 @@ async fn fragment_limit_answers_1009() {
     let (f, took, end) = close;
     assert_eq!(f.close_code(), Some(1009), "{f:?}");
     println!("    million-fragment stream: close 1009 after {took:.1?}, then {end:?}; writing it: {written:?}");
+    // The rest of the stream is refused: the server closed, so the attacker's writes fail (EPIPE once the FIN
+    // is in, ECONNRESET if the server's RST for its unread bytes arrives first).
+    let refused = written.expect_err("the whole 6.7 MB stream was accepted after the 1009");
+    assert!(
+        matches!(refused.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset),
+        "writing the rest of the stream failed with {refused:?}, not EPIPE/ECONNRESET"
+    );
     assert_serving(addr).await;
 }
 
@@ -762,29 +806,31 @@ async fn text_invalid_in_the_middle_of_a_16_mib_frame_gets_1007_at_once() {
 
 const IDLE_CONNECTIONS: usize = 10_000;
 
-/// Raises this process's open-file limit to `want` (children started afterwards inherit it). Returns the
-/// limit in force.
+/// Raises this process's soft open-file limit to `want`, or as far as the hard limit allows (children started
+/// afterwards inherit it); tries the hard limit too, which needs `CAP_SYS_RESOURCE`. Returns the soft limit in
+/// force afterwards, as read back from the kernel.
 fn raise_fd_limit(want: u64) -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit write/read the struct we pass; no other memory is touched.
+    // SAFETY: getrlimit/setrlimit read/write the struct we pass; no other memory is touched.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0, "getrlimit(RLIMIT_NOFILE)");
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max.max(want) };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                // No CAP_SYS_RESOURCE: the soft limit goes up to the hard limit, which needs no privilege.
+                let capped = libc::rlimit { rlim_cur: lim.rlim_max.min(want), rlim_max: lim.rlim_max };
+                assert_eq!(
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &capped),
+                    0,
+                    "setrlimit(RLIMIT_NOFILE) to the hard limit {}: {}",
+                    lim.rlim_max,
+                    io::Error::last_os_error()
+                );
+            }
         }
-        if lim.rlim_cur >= want {
-            return lim.rlim_cur;
-        }
-        // Raising the hard limit needs CAP_SYS_RESOURCE; otherwise go as high as it allows.
-        let raised = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max.max(want) };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            return want;
-        }
-        let capped = libc::rlimit { rlim_cur: lim.rlim_max.min(want), rlim_max: lim.rlim_max };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &capped) == 0 {
-            return capped.rlim_cur;
-        }
-        lim.rlim_cur
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0, "getrlimit(RLIMIT_NOFILE)");
     }
+    lim.rlim_cur
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -793,15 +839,15 @@ async fn ten_thousand_idle_connections() {
     // This process holds the client ends, the echo process the server ends: each needs 10,000 plus a margin.
     const NEED_FDS: u64 = IDLE_CONNECTIONS as u64 + 2_000;
     const BOUND: Duration = Duration::from_secs(60);
-    const MAX_PER_CONNECTION: u64 = 16 * KIB;
+    // The README's "about 5 KB" per connection: this bound is the tolerance it states.
+    const MAX_PER_CONNECTION: u64 = 6 * KIB;
     let limit = raise_fd_limit(WANT_FDS);
-    if limit < NEED_FDS {
-        println!(
-            "SKIPPED ten_thousand_idle_connections: the open-file limit is {limit} and cannot be raised to \
-             {NEED_FDS} (needs CAP_SYS_RESOURCE or `ulimit -n {WANT_FDS}`)"
-        );
-        return;
-    }
+    // Not a skip: this test is the README's only evidence for the per-connection figure.
+    assert!(
+        limit >= NEED_FDS,
+        "the open-file limit is {limit} even after raising the soft limit to the hard limit; this test needs \
+         {NEED_FDS} (raise the hard limit: `ulimit -Hn {WANT_FDS}` as root, or LimitNOFILE= in the service)"
+    );
     let t0 = Instant::now();
     let (server, addr) = echo(&[]).await; // started after raising the limit: it inherits it
     let pid = server.pid();

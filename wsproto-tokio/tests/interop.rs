@@ -3,7 +3,8 @@
 //!
 //! The peers are small programs in `interop/` (python/, node/) running pinned versions that `interop/install.sh`
 //! installs into `${WSPROTO_INTEROP_HOME:-$HOME/.cache/wsproto-interop}` (CI runs it). Without them these tests
-//! fail with a message saying so, unless `WSPROTO_SKIP_INTEROP=1` is set: then they pass with a notice.
+//! fail with a message saying so, unless `WSPROTO_SKIP_INTEROP=1` is set: then they pass with a `SKIPPED` line on
+//! stderr that libtest's capture does not hide. Under `CI=true` they fail regardless.
 //!
 //! Every run exchanges the same messages ([`corpus`]): short texts (below our compression threshold, non-ASCII,
 //! empty), empty and all-byte-values binaries, a 1.25 MiB JSON-like text, 1 MiB of random bytes, a 256 KiB text
@@ -112,7 +113,11 @@ impl Install {
             return Some(install);
         }
         if std::env::var("WSPROTO_SKIP_INTEROP").as_deref() == Ok("1") {
-            eprintln!("NOTICE: skipping an interop test: the peers are not installed and WSPROTO_SKIP_INTEROP=1");
+            // Fails under CI=true; otherwise a SKIPPED line that libtest does not swallow.
+            common::cannot_run(
+                "interop test",
+                &format!("the peers are not installed ({}) and WSPROTO_SKIP_INTEROP=1", missing.join(", ")),
+            );
             return None;
         }
         panic!(

@@ -264,7 +264,7 @@ fn exchange(mode: ReceiveMode, script: &[Step], chunks: Vec<usize>, client_close
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn whole_messages_arrive_intact(script in script(), chunks in chunking(), client_closes in any::<bool>()) {

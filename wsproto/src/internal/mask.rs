@@ -386,11 +386,106 @@ mod tests {
         v
     }
 
+    /// The wide builds this CPU runs, as the variant lists name them.
+    fn wide_builds_detected() -> Vec<&'static str> {
+        #[allow(unused_mut)]
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push("avx512");
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push("avx2");
+            }
+        }
+        v
+    }
+
     #[test]
-    fn this_cpu_runs_the_wide_variants() {
-        // Not an assertion (CI machines differ): shows in `--nocapture` output which builds the tests covered.
-        let names: Vec<_> = in_place_variants().into_iter().map(|(n, _)| n).collect();
-        println!("in-place variants tested: {names:?}");
+    fn every_family_tests_each_build_this_cpu_runs() {
+        let in_place: Vec<_> = in_place_variants().into_iter().map(|(n, _)| n).collect();
+        let copy: Vec<_> = copy_variants().into_iter().map(|(n, _)| n).collect();
+        let ascii: Vec<_> = ascii_variants().into_iter().map(|(n, _)| n).collect();
+        let wide = wide_builds_detected();
+        for (family, names) in [("in-place", &in_place), ("copy", &copy), ("ascii", &ascii)] {
+            assert!(names.contains(&"portable"), "{family}: the scalar loop is not among {names:?}");
+            for w in &wide {
+                assert!(names.contains(w), "{family}: this CPU runs {w}, but the tests call only {names:?}");
+            }
+        }
+        // `WSPROTO_REQUIRE_MASK_VARIANTS=avx512,avx2` (run-tests sets it from /proc/cpuinfo, a source independent
+        // of `is_x86_feature_detected!`): each named build must be among those tested, or this fails.
+        if let Ok(required) = std::env::var("WSPROTO_REQUIRE_MASK_VARIANTS") {
+            for r in required.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                assert!(in_place.contains(&r), "{r} is required but not tested here: {in_place:?}");
+            }
+        }
+        // Which builds ran, written past libtest's capture so `cargo test` output shows it.
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(format!("mask variants tested: {in_place:?}\n").as_bytes());
+    }
+
+    /// A small deterministic generator (xorshift64*): reproducible inputs without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn every_build_matches_the_scalar_loop_on_random_lengths_alignments_and_offsets() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut backing: Vec<u8> = (0..9000 + 128).map(|_| rng.next() as u8).collect();
+        let pad = backing.as_ptr().align_offset(64);
+        backing.drain(..pad);
+        let (in_place, copy, ascii) = (in_place_variants(), copy_variants(), ascii_variants());
+        for round in 0..1500 {
+            // Half short (around WIDE_MIN and the vector widths), half long (up to 8 KiB plus a tail).
+            let len = if round % 2 == 0 { rng.below(300) } else { rng.below(9000) };
+            let start = rng.below(64);
+            let offset = rng.next() as usize;
+            let key = (rng.next() as u32).to_le_bytes();
+            let input = &backing[start..start + len];
+            let mut want = input.to_vec();
+            naive(&mut want, key, offset);
+            let want_ascii = want.iter().all(u8::is_ascii);
+            let what = format!("len {len} start {start} offset {offset} key {key:02x?}");
+            for (name, f) in &in_place {
+                let mut buf = backing.clone();
+                f(&mut buf[start..start + len], key, offset);
+                assert!(buf[start..start + len] == want[..], "{name}: {what}");
+                assert!(buf[..start] == backing[..start] && buf[start + len..] == backing[start + len..], "{name}");
+            }
+            for (name, f) in &ascii {
+                let mut buf = backing.clone();
+                let got = f(&mut buf[start..start + len], key, offset);
+                assert!(buf[start..start + len] == want[..], "{name}: {what}");
+                assert_eq!(got, want_ascii, "{name}: ASCII verdict, {what}");
+            }
+            // The copy loops take the key from the payload's first byte.
+            let mut want_copy = input.to_vec();
+            naive(&mut want_copy, key, 0);
+            let dst_start = rng.below(64);
+            for (name, f) in &copy {
+                let mut dst = vec![MaybeUninit::new(0xa5u8); dst_start + len + 3];
+                f(&mut dst[dst_start..dst_start + len], input, key);
+                #[allow(unsafe_code)]
+                // SAFETY: every element was initialised by `vec!` above.
+                let got: Vec<u8> = dst.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert!(got[dst_start..dst_start + len] == want_copy[..], "{name}: dst {dst_start} {what}");
+                assert!(got[..dst_start].iter().chain(&got[dst_start + len..]).all(|&b| b == 0xa5), "{name}");
+            }
+        }
     }
 
     #[test]
