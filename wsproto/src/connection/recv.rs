@@ -143,14 +143,19 @@ impl Connection {
     /// assert_eq!(conn.poll_event(), Ok(None));
     /// ```
     pub fn poll_event(&mut self) -> Result<Option<Event>, ProtocolError> {
-        if let Some(e) = self.life.failure() {
-            return Err(e.clone());
-        }
         if self.life.is_finished() {
-            return Ok(None);
+            return match self.life.failure() {
+                Some(e) => Err(e.clone()),
+                None => Ok(None),
+            };
         }
         loop {
-            let step = self.step().and_then(|step| self.account().map(|()| step));
+            let step = self.step();
+            if self.config.budget.is_some() {
+                if let Err(e) = self.account() {
+                    return Err(self.fail(e));
+                }
+            }
             match step {
                 Ok(Step::Event(ev)) => return Ok(Some(ev)),
                 Ok(Step::Continue) => {}

@@ -21,21 +21,25 @@ pub(crate) struct RecvBuf {
 
 impl RecvBuf {
     /// Bytes that count against `max_buffered`: everything but the held payload.
+    #[inline]
     pub(crate) fn counted_len(&self) -> usize {
         self.buf.len() - self.held
     }
 
     /// All bytes, the held payload included (for memory accounting).
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.buf.len()
     }
 
     /// Bytes of memory held, in use or not.
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 
     /// Appends fed bytes.
+    #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
@@ -63,16 +67,19 @@ impl RecvBuf {
         *self = RecvBuf::default();
     }
 
+    #[inline]
     fn base(&self) -> usize {
         self.held + self.skip
     }
 
     /// Bytes not yet parsed.
+    #[inline]
     pub(crate) fn unparsed(&self) -> &[u8] {
         &self.buf[self.base()..]
     }
 
     /// Bytes not yet parsed, to unmask in place.
+    #[inline]
     pub(crate) fn unparsed_mut(&mut self) -> &mut [u8] {
         let base = self.base();
         &mut self.buf[base..]
@@ -81,6 +88,7 @@ impl RecvBuf {
     /// The first `n` unparsed bytes are used up (a header, or a payload copied out). Outside reassembly they
     /// are dropped; during it they become stale, compacted once they outnumber the held bytes, so that the
     /// copying is paid for by the stale bytes that arrived since the last compaction.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.buf.len() - self.base());
         if self.base() == 0 {
@@ -95,6 +103,7 @@ impl RecvBuf {
 
     /// The first `n` unparsed bytes, as a buffer of their own (split off without copying outside
     /// reassembly, copied out during it).
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> BytesMut {
         if self.base() == 0 {
             return self.buf.split_to(n);
@@ -113,6 +122,7 @@ impl RecvBuf {
 
     /// The first `n` unparsed bytes (an unmasked, validated payload) join the held message. Whichever moves
     /// fewer bytes: the held bytes over the stale ones, or the payload back over them.
+    #[inline]
     pub(crate) fn hold(&mut self, n: usize) {
         if self.skip > 0 {
             if self.held <= n {
@@ -126,9 +136,12 @@ impl RecvBuf {
     }
 
     /// The whole reassembled message; the stale bytes after it are dropped.
+    #[inline]
     pub(crate) fn take_held(&mut self) -> Bytes {
         let payload = self.buf.split_to(self.held).freeze();
-        self.buf.advance(self.skip);
+        if self.skip > 0 {
+            self.buf.advance(self.skip);
+        }
         self.held = 0;
         self.skip = 0;
         payload
@@ -153,6 +166,7 @@ impl RecvBuf {
     }
 
     /// The buffer itself, for the in-place path, which runs only while no message is held.
+    #[inline]
     pub(crate) fn whole_mut(&mut self) -> &mut BytesMut {
         debug_assert_eq!(self.base(), 0);
         &mut self.buf

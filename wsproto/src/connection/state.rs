@@ -75,11 +75,20 @@ pub(crate) struct Lifecycle {
     /// `state` is `Open` and the transport has not ended: the one fact every command checks, kept as a
     /// plain flag (set with `state` and `eof`).
     sendable: bool,
+    /// `state` is `Closed` or `Failed` (the check every poll makes, as a plain flag).
+    finished: bool,
 }
 
 impl Lifecycle {
     pub(crate) fn new() -> Lifecycle {
-        Lifecycle { state: State::Open, eof: false, linger_expired: false, outcome: None, sendable: true }
+        Lifecycle {
+            state: State::Open,
+            eof: false,
+            linger_expired: false,
+            outcome: None,
+            sendable: true,
+            finished: false,
+        }
     }
 
     #[inline]
@@ -119,6 +128,7 @@ impl Lifecycle {
             State::Failed(e) => Some(CloseOutcome::Failed(e.clone())),
         };
         self.sendable = next == State::Open && !self.eof;
+        self.finished = matches!(next, State::Closed { .. } | State::Failed(_));
         self.state = next;
         effect
     }
@@ -180,7 +190,7 @@ impl Lifecycle {
     /// No more events: the peer's close arrived or the connection failed.
     #[inline]
     pub(crate) fn is_finished(&self) -> bool {
-        matches!(self.state, State::Closed { .. } | State::Failed(_))
+        self.finished
     }
 
     /// Whether fed bytes are still read: not after the end, nor after the transport's end.
@@ -218,7 +228,14 @@ mod tests {
     }
 
     fn at(state: State) -> Lifecycle {
-        Lifecycle { sendable: state == State::Open, state, eof: false, linger_expired: false, outcome: None }
+        Lifecycle {
+            sendable: state == State::Open,
+            finished: matches!(state, State::Closed { .. } | State::Failed(_)),
+            state,
+            eof: false,
+            linger_expired: false,
+            outcome: None,
+        }
     }
 
     #[test]

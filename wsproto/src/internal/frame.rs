@@ -158,15 +158,15 @@ impl FrameHeader {
             }
         };
         let rsv = (b0 >> 4) & 0x7;
-        if b1 & 0x80 == 0 {
-            return Ok(Some((FrameHeader { fin, rsv, opcode, mask: None, payload_len }, at)));
-        }
-        match buf.get(at..at + 4) {
-            Some(&[k0, k1, k2, k3]) => {
-                Ok(Some((FrameHeader { fin, rsv, opcode, mask: Some([k0, k1, k2, k3]), payload_len }, at + 4)))
+        let (mask, len) = if b1 & 0x80 == 0 {
+            (None, at)
+        } else {
+            match buf.get(at..at + 4) {
+                Some(&[k0, k1, k2, k3]) => (Some([k0, k1, k2, k3]), at + 4),
+                _ => return Ok(None),
             }
-            _ => Ok(None),
-        }
+        };
+        Ok(Some((FrameHeader { fin, rsv, opcode, mask, payload_len }, len)))
     }
 
     /// Like [`parse`](Self::parse), and also rejects lengths not in their shortest form.
