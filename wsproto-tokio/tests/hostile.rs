@@ -914,3 +914,105 @@ async fn ten_thousand_idle_connections() {
     .unwrap_or_else(|_| panic!("10,000 idle connections took more than {BOUND:?}"));
     println!("    done in {:.1?}", t0.elapsed());
 }
+
+// ------------------------------------------------------------------- 8. a coordinated attack on memory
+
+/// Attackers in the coordinated attack, and what each sends of its 64 MiB message.
+const ATTACKERS: usize = 1000;
+const ATTACK_BYTES: usize = 256 * KIB as usize;
+/// The server's shared pool (`--budget`) and each connection's floor (the default `Config::budget_floor`).
+const BUDGET: u64 = 16 * MIB;
+const FLOOR: u64 = 64 * KIB;
+/// What a connection costs besides its receive buffer (socket, task, state, write buffer), for the bound:
+/// stated, and checked by the idle-connection test above (< 6 KiB).
+const PER_CONNECTION: u64 = 16 * KIB;
+
+/// 1,000 peers each start a 64 MiB message and trickle 256 KiB of it (250 MiB in all, which without a budget
+/// the server would hold). With `--budget 16 MiB`: the server's peak RSS growth stays within the budget plus
+/// each connection's floor and overhead; the peers that would grow past their floor once the pool is spent get
+/// close 1013; an honest client on the same server keeps echoing throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinated_memory_attack_is_held_to_the_budget() {
+    const BOUND: Duration = Duration::from_secs(120);
+    let limit = raise_fd_limit(2 * ATTACKERS as u64 + 1000);
+    assert!(
+        limit >= 2 * ATTACKERS as u64 + 200,
+        "the attack needs {} descriptors, the limit is {limit}",
+        2 * ATTACKERS
+    );
+    let budget = BUDGET.to_string();
+    let (server, addr) = echo(&["--budget", &budget]).await;
+    let pid = server.pid();
+    timeout(BOUND, async move {
+        let peak = Peak::start(pid);
+        // The honest client echoes 1 KiB messages throughout, timing each.
+        let honest = tokio::spawn(async move {
+            let mut c = Raw::connect(addr).await;
+            let payload = vec![b'h'; 1024];
+            let mut latencies = Vec::new();
+            for _ in 0..300 {
+                let t = Instant::now();
+                c.send(&frame(true, BINARY, &payload)).await;
+                let f = c.rd.frame().await;
+                assert!(f.opcode == BINARY && f.payload == payload, "the honest echo: {f:?}");
+                latencies.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            latencies.sort();
+            latencies
+        });
+        // The attackers: connect, announce the message (a 16 MiB first fragment of a 64 MiB message), then
+        // trickle their bytes in 8 KiB pieces, round robin.
+        let mut attackers = Vec::with_capacity(ATTACKERS);
+        for _ in 0..ATTACKERS {
+            let mut a = Raw::connect(addr).await;
+            a.send(&header(false, BINARY, 16 * MIB)).await;
+            attackers.push(a);
+        }
+        let piece = vec![0x5a; 8 * KIB as usize];
+        let mut refused = vec![false; ATTACKERS];
+        for _ in 0..ATTACK_BYTES / piece.len() {
+            for (i, a) in attackers.iter_mut().enumerate() {
+                if !refused[i] && a.wr.write_all(&piece).await.is_err() {
+                    refused[i] = true;
+                }
+            }
+        }
+        // Every attacker either holds its bytes or was told 1013 and closed.
+        let mut closed_1013 = 0;
+        for a in attackers.iter_mut() {
+            match timeout(Duration::from_millis(50), a.rd.next_frame()).await {
+                Ok(Ok(f)) => {
+                    assert_eq!(f.close_code(), Some(1013), "an attacker got something else than 1013: {f:?}");
+                    closed_1013 += 1;
+                }
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
+        let (what, growth) = peak.growth();
+        let latencies = honest.await.unwrap();
+        let p99 = latencies[latencies.len() * 99 / 100];
+        let bound = BUDGET + ATTACKERS as u64 * (FLOOR + PER_CONNECTION);
+        println!(
+            "    {ATTACKERS} attackers × {} KiB: {closed_1013} closed with 1013; server {what} growth {} (bound: \
+             budget {} + {ATTACKERS} × (floor {} KiB + {} KiB) = {}; unbounded it would hold {}); honest client \
+             p50 {:.1?}, p99 {p99:.1?}, max {:.1?}",
+            ATTACK_BYTES / 1024,
+            mib(growth),
+            mib(BUDGET),
+            FLOOR / KIB,
+            PER_CONNECTION / KIB,
+            mib(bound),
+            mib((ATTACKERS * ATTACK_BYTES) as u64),
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() - 1]
+        );
+        assert!(closed_1013 > ATTACKERS / 2, "only {closed_1013} attackers were refused");
+        assert!(growth <= bound, "server memory grew {} past the bound {}", mib(growth), mib(bound));
+        assert!(p99 < Duration::from_millis(500), "the honest client's p99 was {p99:?} during the attack");
+        drop(attackers);
+        assert_serving(addr).await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the coordinated attack took more than {BOUND:?}"));
+}

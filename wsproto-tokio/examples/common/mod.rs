@@ -61,10 +61,14 @@ pub struct Args {
     /// `--keepalive SECS`: ping after SECS of silence from the peer, drop it if no pong within SECS more
     /// ([`Config::keepalive`]; default off).
     pub keepalive: Option<Duration>,
+    /// `--budget BYTES`: a memory pool shared by every connection of the server ([`wsproto::Budget`],
+    /// [`wsproto::Config::budget`]; default none).
+    pub budget: Option<u64>,
 }
 
 /// The options that set a server's limits ([`Args::config`]); add them to an example's option list.
-pub const LIMIT_OPTIONS: &[&str] = &["--max-fragments", "--max-message", "--handshake-timeout", "--keepalive"];
+pub const LIMIT_OPTIONS: &[&str] =
+    &["--max-fragments", "--max-message", "--handshake-timeout", "--keepalive", "--budget"];
 
 impl Args {
     /// The `i`th positional argument, or `default`.
@@ -80,6 +84,10 @@ impl Args {
         }
         if let Some(n) = self.max_message {
             protocol.max_message_size = n;
+        }
+        if let Some(n) = self.budget {
+            // One pool: every connection's config is a clone of this one, and clones share it.
+            protocol.budget = Some(wsproto_tokio::wsproto::Budget::new(n as usize));
         }
         let mut config = Config::default().protocol(protocol);
         if let Some(t) = self.handshake_timeout {
@@ -130,6 +138,7 @@ pub fn parse_args(usage: &str, options: &[&str], max_positional: usize) -> Args 
                 "--handshake-timeout" if v == "off" => args.handshake_timeout = Some(None),
                 "--handshake-timeout" => args.handshake_timeout = Some(Some(seconds(&a, &v))),
                 "--keepalive" => args.keepalive = Some(seconds(&a, &v)),
+                "--budget" => args.budget = Some(number(&a, &v)),
                 _ => unreachable!("{a} is listed in `options` but not handled"),
             }
         } else if args.positional.len() < max_positional {
