@@ -94,7 +94,9 @@ pub use budget::Budget;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, ConfigError, Keepalive, ReceiveMode};
-pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role, State, MAX_PENDING_PONGS};
+pub use connection::{
+    CloseOutcome, Compress, Connection, Encoded, PreparedMessage, Responder, Role, State, MAX_PENDING_PONGS,
+};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{BufferFull, ProtocolError, SendError, Timeout};
 pub use event::{DataKind, Event, EventRef, Fragment, Utf8Bytes};

@@ -43,6 +43,7 @@ use crate::error::{BufferFull, ProtocolError};
 use crate::event::DataKind;
 
 mod batch;
+mod prepared;
 mod recv;
 mod recv_buf;
 mod send;
@@ -50,6 +51,7 @@ pub mod state;
 mod timers;
 
 pub use batch::Responder;
+pub use prepared::PreparedMessage;
 pub use send::Encoded;
 pub use state::State;
 

@@ -211,7 +211,7 @@ impl Connection {
 
     /// A whole message may be sent now.
     #[inline]
-    fn check_send_message(&self) -> Result<(), SendError> {
+    pub(super) fn check_send_message(&self) -> Result<(), SendError> {
         self.life.can_send()?;
         if self.sending.is_some() {
             return Err(SendError::FragmentInProgress);
