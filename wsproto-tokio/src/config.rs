@@ -32,7 +32,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            protocol: wsproto::Config::default(),
+            // permessage-deflate offered and accepted, as browsers, Node `ws` and python `websockets` do (this
+            // crate's `deflate` feature, on by default; the core's own default never compresses).
+            protocol: wsproto::Config::default()
+                .with_deflate(cfg!(feature = "deflate").then(wsproto::DeflateConfig::default)),
             write_high_water: 1 << 20,
             close_timeout: Duration::from_secs(5),
             keepalive: None,

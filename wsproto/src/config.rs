@@ -75,8 +75,9 @@ pub struct Config {
     /// Whole messages or streaming chunks. Default [`ReceiveMode::Whole`].
     pub receive_mode: ReceiveMode,
     /// permessage-deflate (RFC 7692): offered by a client, accepted by a server, with this policy. Default
-    /// `Some(DeflateConfig::default())` when the `deflate` feature is enabled, `None` otherwise (setting it
-    /// without the feature is a config error). The inflated size counts against
+    /// `None` in every build, whatever Cargo features are on: a connection compresses only when asked to
+    /// (`with_deflate(Some(DeflateConfig::default()))`; setting it without the `deflate` feature is a config
+    /// error). `wsproto-tokio`'s default config asks, as browsers do. The inflated size counts against
     /// [`max_message_size`](Self::max_message_size).
     pub deflate: Option<DeflateConfig>,
     /// How long the opening handshake may take, from the first
@@ -120,7 +121,7 @@ impl Default for Config {
             max_response_body: 64 << 10,
             auto_pong: true,
             receive_mode: ReceiveMode::Whole,
-            deflate: if cfg!(feature = "deflate") { Some(DeflateConfig::default()) } else { None },
+            deflate: None,
             handshake_timeout: Some(Duration::from_secs(10)),
             close_timeout: Duration::from_secs(5),
             keepalive: Some(Keepalive::new(Duration::from_secs(30), Duration::from_secs(20))),

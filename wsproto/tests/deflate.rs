@@ -8,6 +8,11 @@ use common::*;
 use wsproto::handshake::{Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming, ServerHandshake};
 use wsproto::{Compress, Config, Connection, DataKind, DeflateConfig, Event, ProtocolError, ReceiveMode};
 
+/// The core compresses only when asked (its default config never does, whatever features are on).
+fn deflating() -> Config {
+    Config::default().with_deflate(Some(DeflateConfig::default()))
+}
+
 /// Runs both handshakes in memory; returns (client, server, the server's Sec-WebSocket-Extensions answer).
 fn pair(client_cfg: Config, server_cfg: Config) -> (Connection, Connection, Option<String>) {
     let mut client_hs = ClientHandshake::new(ClientRequest::new("h", "/"), client_cfg, [7; 32]).unwrap();
@@ -27,7 +32,7 @@ fn pair(client_cfg: Config, server_cfg: Config) -> (Connection, Connection, Opti
 }
 
 fn with_deflate(d: DeflateConfig) -> Config {
-    let mut c = Config::default();
+    let mut c = deflating();
     c.deflate = Some(d);
     c
 }
@@ -52,7 +57,7 @@ fn json_like(i: usize) -> Vec<u8> {
 
 #[test]
 fn negotiated_by_default_and_compresses_both_ways() {
-    let (mut client, mut server, ext) = pair(Config::default(), Config::default());
+    let (mut client, mut server, ext) = pair(deflating(), deflating());
     assert_eq!(ext.as_deref(), Some("permessage-deflate"));
     assert!(client.is_deflate_enabled() && server.is_deflate_enabled());
     let msgs: Vec<_> = (0..20).map(|i| (DataKind::Text, json_like(i))).collect();
@@ -70,7 +75,7 @@ fn negotiated_by_default_and_compresses_both_ways() {
 
 #[test]
 fn small_messages_and_never_go_uncompressed() {
-    let (mut client, mut server, _) = pair(Config::default(), Config::default());
+    let (mut client, mut server, _) = pair(deflating(), deflating());
     let mut wire = Vec::new();
     client.send(DataKind::Text, b"hi", Compress::Auto, &mut wire).unwrap();
     client.send(DataKind::Binary, &[0u8; 5000], Compress::Never, &mut wire).unwrap();
@@ -91,7 +96,7 @@ fn no_context_takeover_and_window_bits_are_honoured() {
     d.server_max_window_bits = Some(10);
     d.client_max_window_bits = Some(9);
     let client_cfg = with_deflate(d);
-    let (mut client, mut server, ext) = pair(client_cfg, Config::default());
+    let (mut client, mut server, ext) = pair(client_cfg, deflating());
     assert_eq!(
         ext.as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9")
@@ -112,7 +117,7 @@ fn window_of_8_bits_sends_uncompressed_but_still_receives() {
     let mut d = DeflateConfig::default();
     d.server_max_window_bits = Some(8);
     let client_cfg = with_deflate(d);
-    let (mut client, mut server, ext) = pair(client_cfg, Config::default());
+    let (mut client, mut server, ext) = pair(client_cfg, deflating());
     assert_eq!(ext.as_deref(), Some("permessage-deflate; server_max_window_bits=8"));
     let (events, wire) = exchange(&mut server, &mut client, &[(DataKind::Text, json_like(3))]);
     assert_eq!(parse_frames(&wire)[0].rsv, 0, "zlib cannot honour an 8-bit window: sent plain");
@@ -124,9 +129,9 @@ fn window_of_8_bits_sends_uncompressed_but_still_receives() {
 
 #[test]
 fn fragmented_compressed_send_and_streaming_receive() {
-    let mut scfg = Config::default();
+    let mut scfg = deflating();
     scfg.receive_mode = ReceiveMode::Streaming;
-    let (mut client, mut server, _) = pair(Config::default(), scfg);
+    let (mut client, mut server, _) = pair(deflating(), scfg);
     let body: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 1000).to_string().into_bytes()).collect();
     let mut wire = Vec::new();
     for (i, chunk) in body.chunks(70_000).enumerate() {
@@ -151,24 +156,24 @@ fn fragmented_compressed_send_and_streaming_receive() {
 
 #[test]
 fn rsv1_rules() {
-    let (_, mut server, _) = pair(Config::default(), Config::default());
+    let (_, mut server, _) = pair(deflating(), deflating());
     // RSV1 on a continuation frame.
     server.feed(&raw_frame(0x41, Some(KEY), b"\x00")).unwrap();
     server.feed(&raw_frame(0xc0, Some(KEY), b"\x00")).unwrap();
     assert_eq!(drain_until_error(&mut server).1, Some(ProtocolError::MisplacedCompressionBit));
     // RSV1 on a ping.
-    let (_, mut server, _) = pair(Config::default(), Config::default());
+    let (_, mut server, _) = pair(deflating(), deflating());
     server.feed(&raw_frame(0xc9, Some(KEY), b"")).unwrap();
     assert_eq!(drain_until_error(&mut server).1, Some(ProtocolError::MisplacedCompressionBit));
     // RSV1 without the extension.
-    let mut plain = Config::default();
+    let mut plain = deflating();
     plain.deflate = None;
     let (_, mut server, ext) = pair(plain.clone(), plain);
     assert_eq!(ext, None);
     server.feed(&raw_frame(0xc1, Some(KEY), b"\x00")).unwrap();
     assert_eq!(drain_until_error(&mut server).1, Some(ProtocolError::ReservedBits(0b100)));
     // Garbage deflate data → 1007.
-    let (_, mut server, _) = pair(Config::default(), Config::default());
+    let (_, mut server, _) = pair(deflating(), deflating());
     server.feed(&raw_frame(0xc2, Some(KEY), &[0xff; 20])).unwrap();
     let err = drain_until_error(&mut server).1.unwrap();
     assert_eq!(err, ProtocolError::InvalidCompressedData);
@@ -177,9 +182,9 @@ fn rsv1_rules() {
 
 #[test]
 fn decompression_bomb_stops_at_the_limit() {
-    let mut scfg = Config::default();
+    let mut scfg = deflating();
     scfg.max_message_size = 1 << 20;
-    let (mut client, mut server, _) = pair(Config::default(), scfg);
+    let (mut client, mut server, _) = pair(deflating(), scfg);
     let mut wire = Vec::new();
     client.send(DataKind::Binary, &vec![0u8; 16 << 20], Compress::Always, &mut wire).unwrap();
     assert!(wire.len() < 128 * 1024, "16 MiB of zeros compresses to {} bytes", wire.len());
@@ -201,7 +206,7 @@ fn decompression_bomb_stops_at_the_limit() {
 
 #[test]
 fn invalid_utf8_inside_compressed_text_fails_fast() {
-    let (mut client, mut server, _) = pair(Config::default(), Config::default());
+    let (mut client, mut server, _) = pair(deflating(), deflating());
     let mut text = "ok ".repeat(50_000).into_bytes();
     text[1000] = 0xff;
     let mut wire = Vec::new();
@@ -216,7 +221,7 @@ fn invalid_utf8_inside_compressed_text_fails_fast() {
 
 #[test]
 fn compressed_message_with_an_empty_last_frame_then_an_empty_message() {
-    let (mut client, mut server, _) = pair(Config::default(), Config::default());
+    let (mut client, mut server, _) = pair(deflating(), deflating());
     let mut wire = Vec::new();
     client.send_fragment(DataKind::Binary, &b"abc".repeat(100), false, &mut wire).unwrap();
     client.send_fragment(DataKind::Binary, b"", true, &mut wire).unwrap();
@@ -241,7 +246,7 @@ fn compressed_message_with_an_empty_last_frame_then_an_empty_message() {
 fn bfinal_block_message_from_rfc_7692() {
     // RFC 7692 §7.2.3.4: "Hello" compressed with BFINAL set, then an empty stored block; the receiver
     // appends the tail after the end of the stream and must ignore it, then start afresh.
-    let (_, mut server, _) = pair(Config::default(), Config::default());
+    let (_, mut server, _) = pair(deflating(), deflating());
     server.feed(&raw_frame(0xc1, Some(KEY), &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00])).unwrap();
     server.feed(&raw_frame(0xc1, Some(KEY), &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])).unwrap();
     assert_eq!(drain(&mut server), vec![Event::Text("Hello".into()), Event::Text("Hello".into())]);
