@@ -24,6 +24,7 @@ impl Keepalive {
 
 /// How received data messages are handed to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ReceiveMode {
     /// Whole messages: [`Event::Text`](crate::Event::Text) and [`Event::Binary`](crate::Event::Binary),
     /// reassembled from their fragments. Memory per message is bounded by
@@ -204,13 +205,55 @@ impl Config {
     }
 }
 
-/// An inconsistent [`Config`]: the caller's mistake, reported before any connection exists.
+/// An inconsistent [`Config`] (or [`DeflateConfig`]): the caller's mistake, reported before any connection
+/// exists. One variant per rule of [`Config::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub &'static str);
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`Config::max_frame_payload`] or [`Config::max_message_size`] is zero.
+    ZeroSize,
+    /// [`Config::max_frame_payload`] or [`Config::max_message_size`] is 2^63 or more: no frame length can
+    /// reach it (RFC 6455 §5.2, the most significant bit of a 64-bit length must be 0).
+    SizeTooLarge,
+    /// [`Config::max_fragments`] is zero.
+    ZeroFragments,
+    /// [`Config::max_handshake_bytes`] is below 128.
+    HandshakeBytesTooSmall,
+    /// [`Config::max_headers`] is below 8.
+    TooFewHeaders,
+    /// [`Config::deflate`] is set but the `deflate` cargo feature is off.
+    DeflateFeatureMissing,
+    /// A [`DeflateConfig`] window size outside 8–15 bits (RFC 7692 §7.1.2.1, §7.1.2.2).
+    DeflateWindowBits,
+    /// [`DeflateConfig::level`] above 9.
+    DeflateLevel,
+    /// [`Config::max_buffered`] cannot hold the largest frame plus its 14-byte header
+    /// ([`ReceiveMode::Whole`]), or is below 139 bytes (a largest control frame with its header).
+    BufferTooSmall,
+}
+
+impl ConfigError {
+    /// The rule broken, without the "invalid wsproto config" prefix.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::ZeroSize => "max_frame_payload and max_message_size must be positive",
+            ConfigError::SizeTooLarge => "sizes must be below 2^63 (the largest frame length)",
+            ConfigError::ZeroFragments => "max_fragments must be positive",
+            ConfigError::HandshakeBytesTooSmall => "max_handshake_bytes must be at least 128",
+            ConfigError::TooFewHeaders => "max_headers must be at least 8",
+            ConfigError::DeflateFeatureMissing => "permessage-deflate needs the `deflate` cargo feature",
+            ConfigError::DeflateWindowBits => "deflate window bits must be 8-15",
+            ConfigError::DeflateLevel => "deflate level must be 0-9",
+            ConfigError::BufferTooSmall => {
+                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes"
+            }
+        }
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid wsproto config: {}", self.0)
+        write!(f, "invalid wsproto config: {}", self.reason())
     }
 }
 
@@ -220,34 +263,32 @@ impl Config {
     /// Checks that the limits are consistent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_frame_payload == 0 || self.max_message_size == 0 {
-            return Err(ConfigError("max_frame_payload and max_message_size must be positive"));
+            return Err(ConfigError::ZeroSize);
         }
         if self.max_frame_payload >= 1 << 63 || self.max_message_size >= 1 << 63 {
-            return Err(ConfigError("sizes must be below 2^63 (the largest frame length)"));
+            return Err(ConfigError::SizeTooLarge);
         }
         if self.max_fragments == 0 {
-            return Err(ConfigError("max_fragments must be positive"));
+            return Err(ConfigError::ZeroFragments);
         }
         if self.max_handshake_bytes < 128 {
-            return Err(ConfigError("max_handshake_bytes must be at least 128"));
+            return Err(ConfigError::HandshakeBytesTooSmall);
         }
         if self.max_headers < 8 {
-            return Err(ConfigError("max_headers must be at least 8"));
+            return Err(ConfigError::TooFewHeaders);
         }
         if let Some(d) = &self.deflate {
             if !cfg!(feature = "deflate") {
-                return Err(ConfigError("permessage-deflate needs the `deflate` cargo feature"));
+                return Err(ConfigError::DeflateFeatureMissing);
             }
-            d.validate().map_err(ConfigError)?;
+            d.validate()?;
         }
         let need = match self.receive_mode {
             ReceiveMode::Whole => self.max_frame_payload.min(self.max_message_size).saturating_add(14),
             ReceiveMode::Streaming => 125 + 14,
         };
         if (self.max_buffered as u64) < need.max(139) {
-            return Err(ConfigError(
-                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes",
-            ));
+            return Err(ConfigError::BufferTooSmall);
         }
         Ok(())
     }
@@ -265,12 +306,13 @@ mod tests {
     #[test]
     fn inconsistent_limits_are_errors() {
         let mut c = Config { max_buffered: 1000, ..Config::default() };
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::BufferTooSmall));
         c.receive_mode = ReceiveMode::Streaming;
         c.validate().unwrap();
         c.max_fragments = 0;
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::ZeroFragments));
         let c = Config { max_frame_payload: 1 << 63, ..Config::default() };
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::SizeTooLarge));
+        assert_eq!(ConfigError::TooFewHeaders.to_string(), "invalid wsproto config: max_headers must be at least 8");
     }
 }

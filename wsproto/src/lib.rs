@@ -79,7 +79,7 @@ pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, ConfigError, Keepalive, ReceiveMode};
 pub use connection::{CloseOutcome, Compress, Connection, Encoded, Responder, Role, State, MAX_PENDING_PONGS};
-pub use deflate::{DeflateConfig, DeflateParams};
+pub use deflate::{DeflateConfig, DeflateParamError, DeflateParams};
 pub use error::{BufferFull, ProtocolError, SendError, Timeout};
 pub use event::{DataKind, Event, EventRef, Fragment, Utf8Bytes};
 pub use frame::FrameError;

@@ -687,9 +687,9 @@ fn client_and_server_handshake_end_to_end() {
         client_hs.feed(std::slice::from_ref(b));
         outcome = client_hs.poll_response().unwrap();
     }
-    let Some(ClientOutcome::Accepted { mut connection, accepted, response }) = outcome else { panic!() };
-    assert_eq!(accepted.protocol.as_deref(), Some("superchat"));
-    assert!(accepted.extensions.is_empty());
+    let Some(ClientOutcome::Accepted { mut connection, negotiated, response }) = outcome else { panic!() };
+    assert_eq!(negotiated.protocol.as_deref(), Some("superchat"));
+    assert!(negotiated.extensions.is_empty());
     assert_eq!(response.status, 101);
     assert_eq!(connection.role(), Role::Client);
     // They talk.
@@ -716,9 +716,9 @@ fn client_accepts_case_insensitive_and_token_list_headers() {
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10",
         ])
     });
-    let Ok(Some(ClientOutcome::Accepted { accepted, .. })) = r else { panic!("{r:?}") };
-    assert_eq!(accepted.protocol.as_deref(), Some("chat"));
-    assert_eq!(accepted.extensions, vec!["permessage-deflate; client_max_window_bits=10"]);
+    let Ok(Some(ClientOutcome::Accepted { negotiated, .. })) = r else { panic!("{r:?}") };
+    assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+    assert_eq!(negotiated.extensions, vec!["permessage-deflate; client_max_window_bits=10"]);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::http::HeadBuffer;
 use super::{write_head, BuildError, Uri};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
+use crate::deflate::DeflateParamError;
 use crate::time::Instant;
 
 /// What the client asks for.
@@ -103,7 +104,7 @@ pub enum ResponseError {
     /// An extension we did not offer.
     UnofferedExtension(String),
     /// An extension answer with invalid or unrequested parameters (RFC 7692 §7.1).
-    BadExtension(String),
+    BadExtension(DeflateParamError),
     /// The transport ended before the response was complete.
     Eof,
     /// The response did not arrive within [`Config::handshake_timeout`] (see
@@ -129,11 +130,19 @@ impl fmt::Display for ResponseError {
     }
 }
 
-impl std::error::Error for ResponseError {}
+impl std::error::Error for ResponseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResponseError::BadExtension(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
-/// What a valid 101 agreed to.
+/// What a valid 101 agreed to (RFC 6455 §4.1, client steps 5–6): the subprotocol and extensions the server
+/// selected from the client's offer. (The server's side of the same choice is [`Accept`](super::Accept).)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
+pub struct Negotiated {
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
     /// The extensions the server accepted (elements with parameters).
@@ -148,7 +157,7 @@ pub fn validate_response(
     key: &str,
     offered_protocols: &[String],
     offered_extensions: &[String],
-) -> Result<Accepted, ResponseError> {
+) -> Result<Negotiated, ResponseError> {
     if status != 101 {
         return Err(ResponseError::Malformed(format!("status {status}, expected 101")));
     }
@@ -189,12 +198,13 @@ pub fn validate_response(
             return Err(ResponseError::UnofferedExtension(e.clone()));
         }
     }
-    Ok(Accepted { protocol, extensions })
+    Ok(Negotiated { protocol, extensions })
 }
 
 /// The result of a client handshake.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // produced once per connection; boxing would only add an allocation
+#[non_exhaustive]
 pub enum ClientOutcome {
     /// The server accepted: the connection (holding any frames that followed the response), what was agreed,
     /// and the response head.
@@ -202,7 +212,7 @@ pub enum ClientOutcome {
         /// The connection, ready to use.
         connection: Connection,
         /// Negotiated subprotocol and extensions.
-        accepted: Accepted,
+        negotiated: Negotiated,
         /// The 101 response.
         response: Response,
     },
@@ -231,7 +241,7 @@ impl ClientHandshake {
     /// Starts a handshake. `seed` (32 bytes from the OS's random source) makes the `Sec-WebSocket-Key` and the
     /// connection's masking keys; a fixed seed makes the conversation reproducible.
     pub fn new(request: ClientRequest, config: Config, seed: [u8; 32]) -> Result<ClientHandshake, BuildError> {
-        config.validate().map_err(|e| BuildError(e.0.into()))?;
+        config.validate()?;
         let mut rng = StdRng::from_seed(seed);
         let mut nonce = [0u8; 16];
         rng.fill_bytes(&mut nonce);
@@ -269,7 +279,7 @@ impl ClientHandshake {
     pub fn write_request(&self, out: &mut Vec<u8>) -> Result<(), BuildError> {
         let r = &self.request;
         if r.resource.is_empty() || !r.resource.bytes().all(|b| b > 0x20 && b != 0x7f) {
-            return Err(BuildError(format!("invalid resource {:?}", r.resource)));
+            return Err(BuildError::InvalidResource(r.resource.clone()));
         }
         let protocols = r.protocols.join(", ");
         let extensions = self.offered_extensions().join(", ");
@@ -382,7 +392,7 @@ impl ClientHandshake {
             self.pending = Some((response, len, Dechunker::default()));
             return Ok(self.body().map(ClientOutcome::Rejected));
         }
-        let accepted = validate_response(
+        let negotiated = validate_response(
             response.status,
             &response.headers,
             &self.key,
@@ -393,7 +403,7 @@ impl ClientHandshake {
             Connection::new(Role::Client, self.config.clone(), self.conn_seed).expect("config validated in new");
         if let Some(d) = &self.config.deflate {
             if let Some(p) =
-                crate::deflate::from_response(d, &accepted.extensions).map_err(ResponseError::BadExtension)?
+                crate::deflate::from_response(d, &negotiated.extensions).map_err(ResponseError::BadExtension)?
             {
                 connection.set_deflate(p);
             }
@@ -402,7 +412,7 @@ impl ClientHandshake {
         if let Some(now) = self.clock.now {
             connection.handle_timeout(now);
         }
-        Ok(Some(ClientOutcome::Accepted { connection, accepted, response }))
+        Ok(Some(ClientOutcome::Accepted { connection, negotiated, response }))
     }
 
     /// The rejection with its body, once the body is complete (or capped, or ended by EOF).

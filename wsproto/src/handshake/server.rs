@@ -89,6 +89,7 @@ impl UpgradeRequest {
 
 /// What arrived: a WebSocket upgrade, or a plain HTTP request (serve a page, then close or keep going).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Incoming {
     /// A valid upgrade request.
     Upgrade(UpgradeRequest),
@@ -471,7 +472,7 @@ impl ServerHandshake {
     pub fn accept(self, req: &UpgradeRequest, accept: Accept, out: &mut Vec<u8>) -> Result<Connection, BuildError> {
         if let Some(p) = &accept.protocol {
             if !req.protocols.iter().any(|o| o == p) {
-                return Err(BuildError(format!("subprotocol {p:?} was not offered")));
+                return Err(BuildError::UnofferedProtocol(p.clone()));
             }
         }
         let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4 + accept.headers.len());
@@ -491,8 +492,7 @@ impl ServerHandshake {
         fields.extend(accept.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let mut head = Vec::new();
         write_head("HTTP/1.1 101 Switching Protocols", &fields, &mut head)?;
-        let mut conn =
-            Connection::new(Role::Server, self.config.clone(), [0; 32]).map_err(|e| BuildError(e.0.into()))?;
+        let mut conn = Connection::new(Role::Server, self.config.clone(), [0; 32])?;
         if let Some(p) = deflate {
             conn.set_deflate(p);
         }
