@@ -1,9 +1,10 @@
 //! Limits and behaviour switches, with safe defaults.
 
-use core::fmt;
 use core::time::Duration;
 
 use crate::deflate::DeflateConfig;
+// Re-exported for the modules that name it `config::ConfigError`.
+pub(crate) use crate::error::ConfigError;
 
 /// Keepalive (RFC 6455 §5.5.2): a ping after `interval` of silence from the peer; the connection fails if
 /// no pong answers it within `timeout`.
@@ -204,60 +205,6 @@ impl Config {
         self
     }
 }
-
-/// An inconsistent [`Config`] (or [`DeflateConfig`]): the caller's mistake, reported before any connection
-/// exists. One variant per rule of [`Config::validate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// [`Config::max_frame_payload`] or [`Config::max_message_size`] is zero.
-    ZeroSize,
-    /// [`Config::max_frame_payload`] or [`Config::max_message_size`] is 2^63 or more: no frame length can
-    /// reach it (RFC 6455 §5.2, the most significant bit of a 64-bit length must be 0).
-    SizeTooLarge,
-    /// [`Config::max_fragments`] is zero.
-    ZeroFragments,
-    /// [`Config::max_handshake_bytes`] is below 128.
-    HandshakeBytesTooSmall,
-    /// [`Config::max_headers`] is below 8.
-    TooFewHeaders,
-    /// [`Config::deflate`] is set but the `deflate` cargo feature is off.
-    DeflateFeatureMissing,
-    /// A [`DeflateConfig`] window size outside 8–15 bits (RFC 7692 §7.1.2.1, §7.1.2.2).
-    DeflateWindowBits,
-    /// [`DeflateConfig::level`] above 9.
-    DeflateLevel,
-    /// [`Config::max_buffered`] cannot hold the largest frame plus its 14-byte header
-    /// ([`ReceiveMode::Whole`]), or is below 139 bytes (a largest control frame with its header).
-    BufferTooSmall,
-}
-
-impl ConfigError {
-    /// The rule broken, without the "invalid wsproto config" prefix.
-    pub(crate) fn reason(&self) -> &'static str {
-        match self {
-            ConfigError::ZeroSize => "max_frame_payload and max_message_size must be positive",
-            ConfigError::SizeTooLarge => "sizes must be below 2^63 (the largest frame length)",
-            ConfigError::ZeroFragments => "max_fragments must be positive",
-            ConfigError::HandshakeBytesTooSmall => "max_handshake_bytes must be at least 128",
-            ConfigError::TooFewHeaders => "max_headers must be at least 8",
-            ConfigError::DeflateFeatureMissing => "permessage-deflate needs the `deflate` cargo feature",
-            ConfigError::DeflateWindowBits => "deflate window bits must be 8-15",
-            ConfigError::DeflateLevel => "deflate level must be 0-9",
-            ConfigError::BufferTooSmall => {
-                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes"
-            }
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid wsproto config: {}", self.reason())
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Checks that the limits are consistent.

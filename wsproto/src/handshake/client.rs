@@ -12,6 +12,7 @@ use super::{write_head, BuildError, Uri};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
 use crate::deflate::DeflateParamError;
+use crate::http_fields::extension_name;
 use crate::time::Instant;
 
 /// What the client asks for.
@@ -193,8 +194,8 @@ pub fn validate_response(
     };
     let extensions = headers::list(headers, "sec-websocket-extensions").map_err(too_many)?;
     for e in &extensions {
-        let name = headers::extension_name(e);
-        if !offered_extensions.iter().any(|o| headers::extension_name(o).eq_ignore_ascii_case(name)) {
+        let name = extension_name(e);
+        if !offered_extensions.iter().any(|o| extension_name(o).eq_ignore_ascii_case(name)) {
             return Err(ResponseError::UnofferedExtension(e.clone()));
         }
     }
@@ -306,7 +307,7 @@ impl ClientHandshake {
         let mut offered = self.request.extensions.clone();
         if let Some(d) = &self.config.deflate {
             let name = crate::deflate::EXTENSION_NAME;
-            if !offered.iter().any(|e| headers::extension_name(e).eq_ignore_ascii_case(name)) {
+            if !offered.iter().any(|e| extension_name(e).eq_ignore_ascii_case(name)) {
                 offered.push(d.offer());
             }
         }

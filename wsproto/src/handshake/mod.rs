@@ -18,10 +18,11 @@ mod server;
 mod target;
 mod uri;
 
+pub use crate::http_fields::{extension_name, split_list};
 pub use client::{
     validate_response, ClientHandshake, ClientOutcome, ClientRequest, Negotiated, Response, ResponseError,
 };
-pub use headers::{accept_key, extension_name, split_list, Header, GUID};
+pub use headers::{accept_key, Header, GUID};
 pub use server::{
     is_upgrade_request, validate_request, Accept, Incoming, Request, RequestError, ServerHandshake, UpgradeInfo,
     UpgradeRequest,
@@ -31,7 +32,7 @@ pub use uri::{Uri, UriError};
 
 use core::fmt;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// The caller asked to build an invalid head (a header with CR/LF, an unoffered subprotocol…) or gave an
 /// invalid [`Config`](crate::Config): the caller's mistake. Nothing was written.

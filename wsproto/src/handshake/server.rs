@@ -7,8 +7,9 @@ use super::headers::{self, Header};
 use super::http::HeadBuffer;
 use super::target::{self, MAX_TARGET_LEN};
 use super::{write_head, BuildError, HandshakeClock, UPGRADE_REQUIRED};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::connection::{Connection, Role};
+use crate::error::ConfigError;
 use crate::time::Instant;
 
 /// A parsed HTTP request head.
