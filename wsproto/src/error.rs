@@ -243,7 +243,7 @@ pub enum ConfigError {
     TooFewHeaders,
     /// [`Config::deflate`](crate::Config::deflate) is set but the `deflate` cargo feature is off.
     DeflateFeatureMissing,
-    /// A [`DeflateConfig`] window size outside 8–15 bits (RFC 7692 §7.1.2.1, §7.1.2.2).
+    /// A [`DeflateConfig`](crate::DeflateConfig) window size outside 8–15 bits (RFC 7692 §7.1.2.1, §7.1.2.2).
     DeflateWindowBits,
     /// [`DeflateConfig::level`](crate::DeflateConfig::level) above 9.
     DeflateLevel,

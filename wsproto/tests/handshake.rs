@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use wsproto::handshake::{
     accept_key, validate_request, validate_response, write_response, Accept, ClientHandshake, ClientOutcome,
-    ClientRequest, Header, Incoming, RequestError, ResponseError, ServerHandshake, UpgradeRequest, MAX_TARGET_LEN,
-    UPGRADE_REQUIRED,
+    ClientRequest, Header, Incoming, MalformedHead, RequestError, ResponseError, ServerHandshake, UpgradeRequest,
+    MAX_TARGET_LEN, UPGRADE_REQUIRED,
 };
 use wsproto::{Bytes, Config, Connection, Event, Role};
 
@@ -230,8 +230,14 @@ fn bad_requests_get_400() {
     }
     // Garbage is malformed, also 400.
     let e = server_error(b"\x00\x01garbage\r\n\r\n");
-    assert!(matches!(e, RequestError::Malformed(_)), "{e:?}");
+    assert_eq!(e, RequestError::Malformed(MalformedHead::InvalidToken));
+    assert_eq!(e.to_string(), "malformed HTTP request: invalid token");
     assert_eq!(e.status(), 400);
+    let e = server_error(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n");
+    assert_eq!(e, RequestError::Malformed(MalformedHead::InvalidHeaderName));
+    let e = validate_response(200, &[], "k", &[], &[]).unwrap_err();
+    assert_eq!(e, ResponseError::Malformed(MalformedHead::UnexpectedStatus(200)));
+    assert_eq!(e.to_string(), "malformed HTTP response: status 200, expected 101");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::headers::{self, Header};
-use super::http::HeadBuffer;
+use super::http::{HeadBuffer, MalformedHead};
 use super::{write_head, BuildError, Uri};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
@@ -88,8 +88,8 @@ impl Response {
 pub enum ResponseError {
     /// The head is larger than [`Config::max_handshake_bytes`] or has too many fields.
     HeadTooLarge,
-    /// Not a valid HTTP/1.x response head.
-    Malformed(String),
+    /// Not a valid HTTP/1.x response head, or not a 101 (to [`validate_response`]).
+    Malformed(MalformedHead),
     /// A 101 without `Upgrade: websocket`.
     MissingUpgrade,
     /// A 101 without the `upgrade` token in `Connection`.
@@ -160,7 +160,7 @@ pub fn validate_response(
     offered_extensions: &[String],
 ) -> Result<Negotiated, ResponseError> {
     if status != 101 {
-        return Err(ResponseError::Malformed(format!("status {status}, expected 101")));
+        return Err(ResponseError::Malformed(MalformedHead::UnexpectedStatus(status)));
     }
     let zero = |v: &[u8]| {
         let v = v.trim_ascii();
@@ -185,7 +185,7 @@ pub fn validate_response(
         Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
         _ => return Err(ResponseError::BadAccept),
     }
-    let too_many = |_| ResponseError::Malformed(format!("more than {} list elements", headers::MAX_LIST_ELEMENTS));
+    let too_many = |_| ResponseError::Malformed(MalformedHead::TooManyListElements);
     let protocols = headers::list(headers, "sec-websocket-protocol").map_err(too_many)?;
     let protocol = match protocols.as_slice() {
         [] => None,
@@ -378,10 +378,11 @@ impl ClientHandshake {
         let mut resp = httparse::Response::new(&mut slots);
         match resp.parse(&self.head.buf[..len]) {
             Ok(httparse::Status::Complete(n)) if n == len => {}
-            Ok(httparse::Status::Complete(_)) => return Err(ResponseError::Malformed("ambiguous end of head".into())),
-            Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed("incomplete head".into())),
-            Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::HeadTooLarge),
-            Err(e) => return Err(ResponseError::Malformed(e.to_string())),
+            Ok(httparse::Status::Complete(_)) => return Err(ResponseError::Malformed(MalformedHead::AmbiguousEnd)),
+            Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed(MalformedHead::Incomplete)),
+            Err(e) => {
+                return Err(MalformedHead::from_parse(e).map_or(ResponseError::HeadTooLarge, ResponseError::Malformed))
+            }
         }
         let response = Response {
             status: resp.code.unwrap_or(0),

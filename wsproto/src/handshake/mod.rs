@@ -22,7 +22,8 @@ pub use crate::http_fields::{extension_name, split_list};
 pub use client::{
     validate_response, ClientHandshake, ClientOutcome, ClientRequest, Negotiated, Response, ResponseError,
 };
-pub use headers::{accept_key, Header, GUID};
+pub use headers::{accept_key, Header, GUID, MAX_LIST_ELEMENTS};
+pub use http::MalformedHead;
 pub use server::{
     is_upgrade_request, validate_request, Accept, Incoming, Request, RequestError, ServerHandshake, UpgradeInfo,
     UpgradeRequest,
