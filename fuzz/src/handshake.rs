@@ -679,6 +679,7 @@ pub fn server_handshake(input: &[u8]) {
                     });
                     assert!(!upgrade, "an Upgrade: websocket request reported as plain HTTP");
                 }
+                other => panic!("unknown kind of request {other:?}"),
             }
         }
     }
@@ -862,7 +863,7 @@ pub enum ClientResult {
     Error(ResponseError),
     Rejected(Response),
     Accepted {
-        accepted: wsproto::handshake::Accepted,
+        accepted: wsproto::handshake::Negotiated,
         response: Response,
         events: Vec<crate::conn::Ev>,
         error: Option<wsproto::ProtocolError>,
@@ -916,13 +917,14 @@ fn run_client(cfg: &Config, chunks: &[&[u8]], eof: bool) -> ClientResult {
         Ok(None) => ClientResult::Pending,
         Err(e) => ClientResult::Error(e),
         Ok(Some(ClientOutcome::Rejected(r))) => ClientResult::Rejected(r),
-        Ok(Some(ClientOutcome::Accepted { connection, accepted, response })) => {
+        Ok(Some(ClientOutcome::Accepted { connection, negotiated: accepted, response })) => {
             assert_eq!(connection.role(), Role::Client);
             let mut d = Driver::new(Role::Client, cfg.clone());
             d.slack = chunk;
             drive_existing(&mut d, connection, &chunks[fed..], eof);
             ClientResult::Accepted { accepted, response, events: d.events, error: d.error }
         }
+        Ok(Some(other)) => panic!("unknown handshake outcome {other:?}"),
     }
 }
 

@@ -261,8 +261,8 @@ pub fn server_config(flags: u8, preset: u8) -> Config {
     c.receive_mode = if flags & 1 != 0 { ReceiveMode::Streaming } else { ReceiveMode::Whole };
     c.auto_pong = flags & 2 == 0;
     let need = match c.receive_mode {
-        ReceiveMode::Whole => (frame.min(msg) as usize + 14).max(139),
         ReceiveMode::Streaming => 139,
+        _ => (frame.min(msg) as usize + 14).max(139),
     };
     c.max_buffered = if flags & 8 != 0 { need } else { need + (64 << 10) };
     c

@@ -93,6 +93,7 @@ pub fn frame_header(data: &[u8]) {
                 }
                 FrameError::LengthOverflow => assert!(b1 & 0x7f == 127 && data[2] & 0x80 != 0, "{e:?}"),
                 FrameError::NonMinimalLength => panic!("parse (not strict) reported NonMinimalLength"),
+                other => panic!("unknown frame error {other:?}"),
             }
             for cut in 0..prefixes {
                 match FrameHeader::parse(&data[..cut]) {

@@ -10,9 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsConnector;
-use wsproto::handshake::{
-    Accepted as Agreed, ClientHandshake, ClientOutcome, ClientRequest, Response, ResponseError, Uri,
-};
+use wsproto::handshake::{ClientHandshake, ClientOutcome, ClientRequest, Negotiated, Response, ResponseError, Uri};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
@@ -117,7 +115,7 @@ pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<
             let stream = if uri.secure {
                 let tls = opts.tls.clone().unwrap_or_else(crate::tls::default_client_config);
                 let name = rustls::pki_types::ServerName::try_from(uri.host.clone())
-                    .map_err(|_| Error::Uri(wsproto::handshake::UriError("invalid TLS server name")))?;
+                    .map_err(|_| Error::Uri(wsproto::handshake::UriError::InvalidTlsServerName))?;
                 MaybeTlsStream::Tls(TlsConnector::from(tls).connect(name, tcp).await?)
             } else {
                 MaybeTlsStream::Plain(tcp)
@@ -137,7 +135,7 @@ pub async fn client_handshake<S>(
     stream: S,
     request: ClientRequest,
     config: Config,
-) -> Result<(WebSocket<S>, Response, Agreed), Error>
+) -> Result<(WebSocket<S>, Response, Negotiated), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -148,7 +146,7 @@ async fn handshake<S>(
     mut stream: S,
     request: ClientRequest,
     config: Config,
-) -> Result<(WebSocket<S>, Response, Agreed), Error>
+) -> Result<(WebSocket<S>, Response, Negotiated), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -161,10 +159,13 @@ where
     stream.flush().await?;
     loop {
         match hs.poll_response() {
-            Ok(Some(ClientOutcome::Accepted { connection, accepted, response })) => {
-                return Ok((WebSocket::from_connection(stream, connection, config), response, accepted));
+            Ok(Some(ClientOutcome::Accepted { connection, negotiated, response })) => {
+                return Ok((WebSocket::from_connection(stream, connection, config), response, negotiated));
             }
             Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
+            Ok(Some(other)) => {
+                return Err(Error::Io(std::io::Error::other(format!("unexpected handshake outcome: {other:?}"))))
+            }
             Ok(None) => {}
             Err(ResponseError::Timeout) => return Err(Error::Timeout(TimeoutKind::Handshake)),
             Err(e) => return Err(Error::Response(e)),

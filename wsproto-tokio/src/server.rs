@@ -155,11 +155,19 @@ where
                 Ok(Accepted::Rejected(Box::new(req), reject.status))
             }
         },
+        other => {
+            // A kind of request this adapter does not know (a newer core): refuse it and close.
+            let mut out = Vec::new();
+            write_response(400, &[], b"unsupported request\n", &mut out);
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+            Err(Error::Io(std::io::Error::other(format!("unsupported request: {other:?}"))))
+        }
     }
 }
 
 impl From<wsproto::ConfigError> for Error {
     fn from(e: wsproto::ConfigError) -> Self {
-        Error::Build(wsproto::handshake::BuildError(e.0.to_string()))
+        Error::Build(wsproto::handshake::BuildError::Config(e))
     }
 }

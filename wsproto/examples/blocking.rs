@@ -125,6 +125,14 @@ fn serve(mut stream: TcpStream) -> Result<()> {
                 stream.write_all(&out)?;
                 return Ok(());
             }
+            Ok(Some(other)) => {
+                // A kind of request this server does not know: refuse it.
+                println!("[server] unsupported request: {other:?}");
+                let mut out = Vec::new();
+                write_response(400, &[], b"unsupported request\n", &mut out);
+                stream.write_all(&out)?;
+                return Ok(());
+            }
             Ok(None) => {}
             Err(e) => {
                 println!("[server] bad request: {e} ({})", e.status());
@@ -243,9 +251,9 @@ fn run_client(addr: SocketAddr) -> Result<()> {
             None => {}
         }
         match handshake.poll_response()? {
-            Some(ClientOutcome::Accepted { connection, accepted, response }) => {
-                println!("[client] {} {}, subprotocol {:?}", response.status, response.reason, accepted.protocol);
-                if accepted.protocol.as_deref() != Some("echo") {
+            Some(ClientOutcome::Accepted { connection, negotiated, response }) => {
+                println!("[client] {} {}, subprotocol {:?}", response.status, response.reason, negotiated.protocol);
+                if negotiated.protocol.as_deref() != Some("echo") {
                     return Err("server did not choose the echo subprotocol".into());
                 }
                 break connection;
@@ -253,6 +261,7 @@ fn run_client(addr: SocketAddr) -> Result<()> {
             Some(ClientOutcome::Rejected(response)) => {
                 return Err(format!("rejected with {}: {:?}", response.status, response.body).into());
             }
+            Some(other) => return Err(format!("unexpected handshake outcome: {other:?}").into()),
             None => {}
         }
     };

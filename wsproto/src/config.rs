@@ -1,10 +1,11 @@
 //! Limits and behaviour switches, with safe defaults.
 
-use core::fmt;
 use core::time::Duration;
 
 use crate::budget::Budget;
 use crate::deflate::DeflateConfig;
+// Re-exported for the modules that name it `config::ConfigError`.
+pub(crate) use crate::error::ConfigError;
 
 /// Keepalive (RFC 6455 §5.5.2): a ping after `interval` of silence from the peer; the connection fails if
 /// no pong answers it within `timeout`.
@@ -25,6 +26,7 @@ impl Keepalive {
 
 /// How received data messages are handed to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ReceiveMode {
     /// Whole messages: [`Event::Text`](crate::Event::Text) and [`Event::Binary`](crate::Event::Binary),
     /// reassembled from their fragments. Memory per message is bounded by
@@ -232,50 +234,36 @@ impl Config {
     }
 }
 
-/// An inconsistent [`Config`]: the caller's mistake, reported before any connection exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub &'static str);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid wsproto config: {}", self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Checks that the limits are consistent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_frame_payload == 0 || self.max_message_size == 0 {
-            return Err(ConfigError("max_frame_payload and max_message_size must be positive"));
+            return Err(ConfigError::ZeroSize);
         }
         if self.max_frame_payload >= 1 << 63 || self.max_message_size >= 1 << 63 {
-            return Err(ConfigError("sizes must be below 2^63 (the largest frame length)"));
+            return Err(ConfigError::SizeTooLarge);
         }
         if self.max_fragments == 0 {
-            return Err(ConfigError("max_fragments must be positive"));
+            return Err(ConfigError::ZeroFragments);
         }
         if self.max_handshake_bytes < 128 {
-            return Err(ConfigError("max_handshake_bytes must be at least 128"));
+            return Err(ConfigError::HandshakeBytesTooSmall);
         }
         if self.max_headers < 8 {
-            return Err(ConfigError("max_headers must be at least 8"));
+            return Err(ConfigError::TooFewHeaders);
         }
         if let Some(d) = &self.deflate {
             if !cfg!(feature = "deflate") {
-                return Err(ConfigError("permessage-deflate needs the `deflate` cargo feature"));
+                return Err(ConfigError::DeflateFeatureMissing);
             }
-            d.validate().map_err(ConfigError)?;
+            d.validate()?;
         }
         let need = match self.receive_mode {
             ReceiveMode::Whole => self.max_frame_payload.min(self.max_message_size).saturating_add(14),
             ReceiveMode::Streaming => 125 + 14,
         };
         if (self.max_buffered as u64) < need.max(139) {
-            return Err(ConfigError(
-                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes",
-            ));
+            return Err(ConfigError::BufferTooSmall);
         }
         Ok(())
     }
@@ -293,12 +281,13 @@ mod tests {
     #[test]
     fn inconsistent_limits_are_errors() {
         let mut c = Config { max_buffered: 1000, ..Config::default() };
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::BufferTooSmall));
         c.receive_mode = ReceiveMode::Streaming;
         c.validate().unwrap();
         c.max_fragments = 0;
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::ZeroFragments));
         let c = Config { max_frame_payload: 1 << 63, ..Config::default() };
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate(), Err(ConfigError::SizeTooLarge));
+        assert_eq!(ConfigError::TooFewHeaders.to_string(), "invalid wsproto config: max_headers must be at least 8");
     }
 }

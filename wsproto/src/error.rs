@@ -6,6 +6,7 @@
 //! - [`SendError`]: the **caller** asked for something the protocol forbids now. Nothing is sent and the
 //!   connection stays usable.
 //! - [`BufferFull`]: the caller fed more than [`Config::max_buffered`](crate::Config::max_buffered).
+//! - [`ConfigError`]: the **caller** built an inconsistent [`Config`](crate::Config); nothing was created.
 //! - [`RequestError`](crate::handshake::RequestError): the opening handshake failed; it carries the HTTP
 //!   status to answer with.
 //!
@@ -223,3 +224,64 @@ impl fmt::Display for BufferFull {
 }
 
 impl std::error::Error for BufferFull {}
+
+/// An inconsistent [`Config`] (or [`DeflateConfig`]): the **caller's** mistake, reported before any connection
+/// exists. One variant per rule of [`Config::validate`].
+///
+/// [`Config`]: crate::Config
+/// [`Config::validate`]: crate::Config::validate
+/// [`DeflateConfig`]: crate::DeflateConfig
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`max_frame_payload`](crate::Config::max_frame_payload) or
+    /// [`max_message_size`](crate::Config::max_message_size) is zero.
+    ZeroSize,
+    /// [`max_frame_payload`](crate::Config::max_frame_payload) or
+    /// [`max_message_size`](crate::Config::max_message_size) is 2^63 or more: no frame length can reach it
+    /// (RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0).
+    SizeTooLarge,
+    /// [`max_fragments`](crate::Config::max_fragments) is zero.
+    ZeroFragments,
+    /// [`max_handshake_bytes`](crate::Config::max_handshake_bytes) is below 128.
+    HandshakeBytesTooSmall,
+    /// [`max_headers`](crate::Config::max_headers) is below 8.
+    TooFewHeaders,
+    /// [`Config::deflate`](crate::Config::deflate) is set but the `deflate` cargo feature is off.
+    DeflateFeatureMissing,
+    /// A [`DeflateConfig`](crate::DeflateConfig) window size outside 8–15 bits (RFC 7692 §7.1.2.1, §7.1.2.2).
+    DeflateWindowBits,
+    /// [`DeflateConfig::level`](crate::DeflateConfig::level) above 9.
+    DeflateLevel,
+    /// [`max_buffered`](crate::Config::max_buffered) cannot hold the largest frame plus its 14-byte header
+    /// ([`ReceiveMode::Whole`](crate::ReceiveMode::Whole)), or is below 139 bytes (a largest control frame with
+    /// its header).
+    BufferTooSmall,
+}
+
+impl ConfigError {
+    /// The rule broken, without the "invalid wsproto config" prefix.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::ZeroSize => "max_frame_payload and max_message_size must be positive",
+            ConfigError::SizeTooLarge => "sizes must be below 2^63 (the largest frame length)",
+            ConfigError::ZeroFragments => "max_fragments must be positive",
+            ConfigError::HandshakeBytesTooSmall => "max_handshake_bytes must be at least 128",
+            ConfigError::TooFewHeaders => "max_headers must be at least 8",
+            ConfigError::DeflateFeatureMissing => "permessage-deflate needs the `deflate` cargo feature",
+            ConfigError::DeflateWindowBits => "deflate window bits must be 8-15",
+            ConfigError::DeflateLevel => "deflate level must be 0-9",
+            ConfigError::BufferTooSmall => {
+                "max_buffered must hold the largest frame plus its header (receive_mode Whole), or 139 bytes"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid wsproto config: {}", self.reason())
+    }
+}
+
+impl std::error::Error for ConfigError {}

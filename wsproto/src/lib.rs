@@ -78,6 +78,7 @@ mod deflate;
 mod error;
 mod event;
 pub mod handshake;
+mod http_fields;
 mod time;
 
 /// The codec pieces under the connection, public only so that the fuzz targets and benchmarks can reach them:
@@ -93,12 +94,12 @@ pub(crate) use internal::{frame, mask, utf8};
 pub use budget::Budget;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
-pub use config::{Config, ConfigError, Keepalive, ReceiveMode};
+pub use config::{Config, Keepalive, ReceiveMode};
 pub use connection::{
     CloseOutcome, Compress, Connection, Encoded, PreparedMessage, Responder, Role, State, MAX_PENDING_PONGS,
 };
-pub use deflate::{DeflateConfig, DeflateParams};
-pub use error::{BufferFull, ProtocolError, SendError, Timeout};
+pub use deflate::{DeflateConfig, DeflateParamError, DeflateParams};
+pub use error::{BufferFull, ConfigError, ProtocolError, SendError, Timeout};
 pub use event::{DataKind, Event, EventRef, Fragment, Utf8Bytes};
 pub use frame::FrameError;
 pub use time::Instant;

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use wsproto::handshake::{
     accept_key, validate_request, validate_response, write_response, Accept, ClientHandshake, ClientOutcome,
-    ClientRequest, Header, Incoming, RequestError, ResponseError, ServerHandshake, UpgradeRequest, MAX_TARGET_LEN,
-    UPGRADE_REQUIRED,
+    ClientRequest, Header, Incoming, MalformedHead, RequestError, ResponseError, ServerHandshake, UpgradeRequest,
+    MAX_TARGET_LEN, UPGRADE_REQUIRED,
 };
 use wsproto::{Bytes, Config, Connection, Event, Role};
 
@@ -230,8 +230,14 @@ fn bad_requests_get_400() {
     }
     // Garbage is malformed, also 400.
     let e = server_error(b"\x00\x01garbage\r\n\r\n");
-    assert!(matches!(e, RequestError::Malformed(_)), "{e:?}");
+    assert_eq!(e, RequestError::Malformed(MalformedHead::InvalidToken));
+    assert_eq!(e.to_string(), "malformed HTTP request: invalid token");
     assert_eq!(e.status(), 400);
+    let e = server_error(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n");
+    assert_eq!(e, RequestError::Malformed(MalformedHead::InvalidHeaderName));
+    let e = validate_response(200, &[], "k", &[], &[]).unwrap_err();
+    assert_eq!(e, ResponseError::Malformed(MalformedHead::UnexpectedStatus(200)));
+    assert_eq!(e.to_string(), "malformed HTTP response: status 200, expected 101");
 }
 
 #[test]
@@ -687,9 +693,9 @@ fn client_and_server_handshake_end_to_end() {
         client_hs.feed(std::slice::from_ref(b));
         outcome = client_hs.poll_response().unwrap();
     }
-    let Some(ClientOutcome::Accepted { mut connection, accepted, response }) = outcome else { panic!() };
-    assert_eq!(accepted.protocol.as_deref(), Some("superchat"));
-    assert!(accepted.extensions.is_empty());
+    let Some(ClientOutcome::Accepted { mut connection, negotiated, response }) = outcome else { panic!() };
+    assert_eq!(negotiated.protocol.as_deref(), Some("superchat"));
+    assert!(negotiated.extensions.is_empty());
     assert_eq!(response.status, 101);
     assert_eq!(connection.role(), Role::Client);
     // They talk.
@@ -716,9 +722,9 @@ fn client_accepts_case_insensitive_and_token_list_headers() {
             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10",
         ])
     });
-    let Ok(Some(ClientOutcome::Accepted { accepted, .. })) = r else { panic!("{r:?}") };
-    assert_eq!(accepted.protocol.as_deref(), Some("chat"));
-    assert_eq!(accepted.extensions, vec!["permessage-deflate; client_max_window_bits=10"]);
+    let Ok(Some(ClientOutcome::Accepted { negotiated, .. })) = r else { panic!("{r:?}") };
+    assert_eq!(negotiated.protocol.as_deref(), Some("chat"));
+    assert_eq!(negotiated.extensions, vec!["permessage-deflate; client_max_window_bits=10"]);
 }
 
 #[test]

@@ -254,8 +254,8 @@ fn config(mode: ReceiveMode) -> Config {
 /// Feeds a chunked pair, respecting recv_capacity (which streaming configs keep small).
 fn exchange(mode: ReceiveMode, script: &[Step], chunks: Vec<usize>, client_closes: bool) {
     let chunks = match mode {
-        ReceiveMode::Whole => chunks,
         ReceiveMode::Streaming => chunks.into_iter().map(|c| c.min(4096)).collect(),
+        _ => chunks,
     };
     let mut pair = Pair::new(config(mode), chunks);
     pair.run(script);

@@ -7,10 +7,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::headers::{self, Header};
-use super::http::HeadBuffer;
+use super::http::{HeadBuffer, MalformedHead};
 use super::{write_head, BuildError, Uri};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
+use crate::deflate::DeflateParamError;
+use crate::http_fields::extension_name;
 use crate::time::Instant;
 
 /// What the client asks for.
@@ -86,8 +88,8 @@ impl Response {
 pub enum ResponseError {
     /// The head is larger than [`Config::max_handshake_bytes`] or has too many fields.
     HeadTooLarge,
-    /// Not a valid HTTP/1.x response head.
-    Malformed(String),
+    /// Not a valid HTTP/1.x response head, or not a 101 (to [`validate_response`]).
+    Malformed(MalformedHead),
     /// A 101 without `Upgrade: websocket`.
     MissingUpgrade,
     /// A 101 without the `upgrade` token in `Connection`.
@@ -103,7 +105,7 @@ pub enum ResponseError {
     /// An extension we did not offer.
     UnofferedExtension(String),
     /// An extension answer with invalid or unrequested parameters (RFC 7692 §7.1).
-    BadExtension(String),
+    BadExtension(DeflateParamError),
     /// The transport ended before the response was complete.
     Eof,
     /// The response did not arrive within [`Config::handshake_timeout`] (see
@@ -129,11 +131,19 @@ impl fmt::Display for ResponseError {
     }
 }
 
-impl std::error::Error for ResponseError {}
+impl std::error::Error for ResponseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResponseError::BadExtension(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
-/// What a valid 101 agreed to.
+/// What a valid 101 agreed to (RFC 6455 §4.1, client steps 5–6): the subprotocol and extensions the server
+/// selected from the client's offer. (The server's side of the same choice is [`Accept`](super::Accept).)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
+pub struct Negotiated {
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
     /// The extensions the server accepted (elements with parameters).
@@ -148,9 +158,9 @@ pub fn validate_response(
     key: &str,
     offered_protocols: &[String],
     offered_extensions: &[String],
-) -> Result<Accepted, ResponseError> {
+) -> Result<Negotiated, ResponseError> {
     if status != 101 {
-        return Err(ResponseError::Malformed(format!("status {status}, expected 101")));
+        return Err(ResponseError::Malformed(MalformedHead::UnexpectedStatus(status)));
     }
     let zero = |v: &[u8]| {
         let v = v.trim_ascii();
@@ -175,7 +185,7 @@ pub fn validate_response(
         Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
         _ => return Err(ResponseError::BadAccept),
     }
-    let too_many = |_| ResponseError::Malformed(format!("more than {} list elements", headers::MAX_LIST_ELEMENTS));
+    let too_many = |_| ResponseError::Malformed(MalformedHead::TooManyListElements);
     let protocols = headers::list(headers, "sec-websocket-protocol").map_err(too_many)?;
     let protocol = match protocols.as_slice() {
         [] => None,
@@ -184,17 +194,18 @@ pub fn validate_response(
     };
     let extensions = headers::list(headers, "sec-websocket-extensions").map_err(too_many)?;
     for e in &extensions {
-        let name = headers::extension_name(e);
-        if !offered_extensions.iter().any(|o| headers::extension_name(o).eq_ignore_ascii_case(name)) {
+        let name = extension_name(e);
+        if !offered_extensions.iter().any(|o| extension_name(o).eq_ignore_ascii_case(name)) {
             return Err(ResponseError::UnofferedExtension(e.clone()));
         }
     }
-    Ok(Accepted { protocol, extensions })
+    Ok(Negotiated { protocol, extensions })
 }
 
 /// The result of a client handshake.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // produced once per connection; boxing would only add an allocation
+#[non_exhaustive]
 pub enum ClientOutcome {
     /// The server accepted: the connection (holding any frames that followed the response), what was agreed,
     /// and the response head.
@@ -202,7 +213,7 @@ pub enum ClientOutcome {
         /// The connection, ready to use.
         connection: Connection,
         /// Negotiated subprotocol and extensions.
-        accepted: Accepted,
+        negotiated: Negotiated,
         /// The 101 response.
         response: Response,
     },
@@ -231,7 +242,7 @@ impl ClientHandshake {
     /// Starts a handshake. `seed` (32 bytes from the OS's random source) makes the `Sec-WebSocket-Key` and the
     /// connection's masking keys; a fixed seed makes the conversation reproducible.
     pub fn new(request: ClientRequest, config: Config, seed: [u8; 32]) -> Result<ClientHandshake, BuildError> {
-        config.validate().map_err(|e| BuildError(e.0.into()))?;
+        config.validate()?;
         let mut rng = StdRng::from_seed(seed);
         let mut nonce = [0u8; 16];
         rng.fill_bytes(&mut nonce);
@@ -269,7 +280,7 @@ impl ClientHandshake {
     pub fn write_request(&self, out: &mut Vec<u8>) -> Result<(), BuildError> {
         let r = &self.request;
         if r.resource.is_empty() || !r.resource.bytes().all(|b| b > 0x20 && b != 0x7f) {
-            return Err(BuildError(format!("invalid resource {:?}", r.resource)));
+            return Err(BuildError::InvalidResource(r.resource.clone()));
         }
         let protocols = r.protocols.join(", ");
         let extensions = self.offered_extensions().join(", ");
@@ -296,7 +307,7 @@ impl ClientHandshake {
         let mut offered = self.request.extensions.clone();
         if let Some(d) = &self.config.deflate {
             let name = crate::deflate::EXTENSION_NAME;
-            if !offered.iter().any(|e| headers::extension_name(e).eq_ignore_ascii_case(name)) {
+            if !offered.iter().any(|e| extension_name(e).eq_ignore_ascii_case(name)) {
                 offered.push(d.offer());
             }
         }
@@ -367,10 +378,11 @@ impl ClientHandshake {
         let mut resp = httparse::Response::new(&mut slots);
         match resp.parse(&self.head.buf[..len]) {
             Ok(httparse::Status::Complete(n)) if n == len => {}
-            Ok(httparse::Status::Complete(_)) => return Err(ResponseError::Malformed("ambiguous end of head".into())),
-            Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed("incomplete head".into())),
-            Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::HeadTooLarge),
-            Err(e) => return Err(ResponseError::Malformed(e.to_string())),
+            Ok(httparse::Status::Complete(_)) => return Err(ResponseError::Malformed(MalformedHead::AmbiguousEnd)),
+            Ok(httparse::Status::Partial) => return Err(ResponseError::Malformed(MalformedHead::Incomplete)),
+            Err(e) => {
+                return Err(MalformedHead::from_parse(e).map_or(ResponseError::HeadTooLarge, ResponseError::Malformed))
+            }
         }
         let response = Response {
             status: resp.code.unwrap_or(0),
@@ -382,7 +394,7 @@ impl ClientHandshake {
             self.pending = Some((response, len, Dechunker::default()));
             return Ok(self.body().map(ClientOutcome::Rejected));
         }
-        let accepted = validate_response(
+        let negotiated = validate_response(
             response.status,
             &response.headers,
             &self.key,
@@ -393,7 +405,7 @@ impl ClientHandshake {
             Connection::new(Role::Client, self.config.clone(), self.conn_seed).expect("config validated in new");
         if let Some(d) = &self.config.deflate {
             if let Some(p) =
-                crate::deflate::from_response(d, &accepted.extensions).map_err(ResponseError::BadExtension)?
+                crate::deflate::from_response(d, &negotiated.extensions).map_err(ResponseError::BadExtension)?
             {
                 connection.set_deflate(p);
             }
@@ -402,7 +414,7 @@ impl ClientHandshake {
         if let Some(now) = self.clock.now {
             connection.handle_timeout(now);
         }
-        Ok(Some(ClientOutcome::Accepted { connection, accepted, response }))
+        Ok(Some(ClientOutcome::Accepted { connection, negotiated, response }))
     }
 
     /// The rejection with its body, once the body is complete (or capped, or ended by EOF).

@@ -1,8 +1,11 @@
-//! HTTP header helpers shared by both roles: token lists, the accept key, header-injection checks.
+//! HTTP header helpers shared by both roles: header lookup, the accept key, header-injection checks. The list
+//! grammar itself is in [`crate::http_fields`].
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
+
+use crate::http_fields::elements;
 
 /// The GUID appended to the key before hashing (RFC 6455 §1.3).
 pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -26,51 +29,6 @@ pub type Header = (String, Vec<u8>);
 /// limit keeps the memory of a parsed handshake proportional to the head limit, not to its element count.
 pub const MAX_LIST_ELEMENTS: usize = 64;
 
-/// Splits a comma-separated header value into trimmed, non-empty elements (RFC 9110 §5.6.1), respecting
-/// quoted strings so that a comma inside quotes does not split.
-pub fn split_list(value: &[u8]) -> Vec<&[u8]> {
-    ListIter { rest: value }.collect()
-}
-
-/// The elements of a list header, found lazily (no allocation).
-struct ListIter<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for ListIter<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        while !self.rest.is_empty() {
-            let mut in_quotes = false;
-            let mut escaped = false;
-            let mut end = self.rest.len();
-            for (i, &b) in self.rest.iter().enumerate() {
-                if in_quotes {
-                    if escaped {
-                        escaped = false;
-                    } else if b == b'\\' {
-                        escaped = true;
-                    } else if b == b'"' {
-                        in_quotes = false;
-                    }
-                } else if b == b'"' {
-                    in_quotes = true;
-                } else if b == b',' {
-                    end = i;
-                    break;
-                }
-            }
-            let element = self.rest[..end].trim_ascii();
-            self.rest = if end < self.rest.len() { &self.rest[end + 1..] } else { &[] };
-            if !element.is_empty() {
-                return Some(element);
-            }
-        }
-        None
-    }
-}
-
 /// All values of header `name` (case-insensitive), in order.
 pub(crate) fn values<'a, 'n>(headers: &'a [Header], name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
     headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
@@ -78,7 +36,7 @@ pub(crate) fn values<'a, 'n>(headers: &'a [Header], name: &'n str) -> impl Itera
 
 /// Whether some comma-separated element of some `name` header equals `token` (case-insensitive).
 pub(crate) fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    values(headers, name).any(|v| ListIter { rest: v }.any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+    values(headers, name).any(|v| elements(v).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
 /// More than [`MAX_LIST_ELEMENTS`] elements in a list header.
@@ -88,7 +46,7 @@ pub(crate) struct TooManyElements;
 /// [`MAX_LIST_ELEMENTS`].
 pub(crate) fn list(headers: &[Header], name: &str) -> Result<Vec<String>, TooManyElements> {
     let mut out = Vec::new();
-    for t in values(headers, name).flat_map(|v| ListIter { rest: v }) {
+    for t in values(headers, name).flat_map(elements) {
         if out.len() == MAX_LIST_ELEMENTS {
             return Err(TooManyElements);
         }
@@ -117,11 +75,6 @@ pub(crate) fn valid_value(value: &str) -> bool {
     value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
-/// The token an extension element starts with (`permessage-deflate; x=1` → `permessage-deflate`).
-pub fn extension_name(offer: &str) -> &str {
-    offer.split(';').next().unwrap_or("").trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,9 +86,6 @@ mod tests {
 
     #[test]
     fn token_lists() {
-        assert_eq!(split_list(b" keep-alive ,Upgrade,, "), vec![&b"keep-alive"[..], b"Upgrade"]);
-        assert_eq!(split_list(br#"a; x="1,2", b"#), vec![&br#"a; x="1,2""#[..], b"b"]);
-        assert_eq!(split_list(br#"a; x="\"," , b"#), vec![&br#"a; x="\",""#[..], b"b"]);
         let h = vec![("connection".to_string(), b"keep-alive, UPGRADE".to_vec())];
         assert!(has_token(&h, "Connection", "upgrade"));
         assert!(!has_token(&h, "Connection", "close"));
@@ -146,6 +96,5 @@ mod tests {
         assert!(valid_name("X-Custom"));
         assert!(!valid_name("Bad Name"));
         assert!(!valid_value("a\r\nInjected: 1"));
-        assert_eq!(extension_name(" permessage-deflate ; client_max_window_bits"), "permessage-deflate");
     }
 }

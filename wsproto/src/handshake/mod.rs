@@ -18,8 +18,12 @@ mod server;
 mod target;
 mod uri;
 
-pub use client::{validate_response, Accepted, ClientHandshake, ClientOutcome, ClientRequest, Response, ResponseError};
-pub use headers::{accept_key, extension_name, split_list, Header, GUID};
+pub use crate::http_fields::{extension_name, split_list};
+pub use client::{
+    validate_response, ClientHandshake, ClientOutcome, ClientRequest, Negotiated, Response, ResponseError,
+};
+pub use headers::{accept_key, Header, GUID, MAX_LIST_ELEMENTS};
+pub use http::MalformedHead;
 pub use server::{
     is_upgrade_request, validate_request, Accept, Incoming, Request, RequestError, ServerHandshake, UpgradeInfo,
     UpgradeRequest,
@@ -29,24 +33,62 @@ pub use uri::{Uri, UriError};
 
 use core::fmt;
 
-/// The caller asked to build an invalid head (a header with CR/LF, an unoffered subprotocol…). Nothing was
-/// written.
+use crate::error::ConfigError;
+
+/// The caller asked to build an invalid head (a header with CR/LF, an unoffered subprotocol…) or gave an
+/// invalid [`Config`](crate::Config): the caller's mistake. Nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError(pub String);
+#[non_exhaustive]
+pub enum BuildError {
+    /// A header name that is not an RFC 9110 token (§5.1), or a value with control characters such as CR or
+    /// LF (§5.5): written as is, it could inject header fields.
+    InvalidHeader {
+        /// The header name.
+        name: String,
+        /// The header value.
+        value: String,
+    },
+    /// A request-target that is empty or has spaces or control characters (RFC 9112 §3.2).
+    InvalidResource(String),
+    /// [`Accept::protocol`](crate::handshake::Accept::protocol) names a subprotocol the client did not offer
+    /// (RFC 6455 §4.2.2: the server selects one of the client's values).
+    UnofferedProtocol(String),
+    /// The configuration is inconsistent.
+    Config(ConfigError),
+}
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot build handshake: {}", self.0)
+        f.write_str("cannot build handshake: ")?;
+        match self {
+            BuildError::InvalidHeader { name, value } => write!(f, "invalid header {name:?}: {value:?}"),
+            BuildError::InvalidResource(r) => write!(f, "invalid resource {r:?}"),
+            BuildError::UnofferedProtocol(p) => write!(f, "subprotocol {p:?} was not offered"),
+            BuildError::Config(e) => f.write_str(e.reason()),
+        }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        BuildError::Config(e)
+    }
+}
 
 /// Writes a start line and header fields, checking names and values (no header injection).
 pub(crate) fn write_head(start: &str, fields: &[(&str, &str)], out: &mut Vec<u8>) -> Result<(), BuildError> {
     for (n, v) in fields {
         if !headers::valid_name(n) || !headers::valid_value(v) {
-            return Err(BuildError(format!("invalid header {n:?}: {v:?}")));
+            return Err(BuildError::InvalidHeader { name: n.to_string(), value: v.to_string() });
         }
     }
     out.extend_from_slice(start.as_bytes());

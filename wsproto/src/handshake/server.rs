@@ -4,11 +4,12 @@ use bytes::Bytes;
 use core::fmt;
 
 use super::headers::{self, Header};
-use super::http::HeadBuffer;
+use super::http::{HeadBuffer, MalformedHead};
 use super::target::{self, MAX_TARGET_LEN};
 use super::{write_head, BuildError, HandshakeClock, UPGRADE_REQUIRED};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::connection::{Connection, Role};
+use crate::error::ConfigError;
 use crate::time::Instant;
 
 /// A parsed HTTP request head.
@@ -89,6 +90,7 @@ impl UpgradeRequest {
 
 /// What arrived: a WebSocket upgrade, or a plain HTTP request (serve a page, then close or keep going).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Incoming {
     /// A valid upgrade request.
     Upgrade(UpgradeRequest),
@@ -111,7 +113,7 @@ pub enum RequestError {
     /// More header fields than [`Config::max_headers`]. 431.
     TooManyHeaders,
     /// Not a valid HTTP/1.x request head. 400.
-    Malformed(String),
+    Malformed(MalformedHead),
     /// An upgrade with a method other than GET (RFC 6455 §4.1). 400.
     NotGet,
     /// An upgrade over HTTP/1.0. 400.
@@ -260,7 +262,7 @@ pub fn validate_request(method: &str, http11: bool, headers: &[Header]) -> Resul
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(RequestError::BadKey),
     }
-    let too_many = |_| RequestError::Malformed(format!("more than {} list elements", headers::MAX_LIST_ELEMENTS));
+    let too_many = |_| RequestError::Malformed(MalformedHead::TooManyListElements);
     Ok(UpgradeInfo {
         key: String::from_utf8_lossy(key).into_owned(),
         protocols: headers::list(headers, "sec-websocket-protocol").map_err(too_many)?,
@@ -425,10 +427,11 @@ impl ServerHandshake {
         match req.parse(&self.head.buf[..len]) {
             Ok(httparse::Status::Complete(n)) if n == len => {}
             // Both parsers must agree where the head ends, or bytes could be smuggled past one of them.
-            Ok(httparse::Status::Complete(_)) => return Err(RequestError::Malformed("ambiguous end of head".into())),
-            Ok(httparse::Status::Partial) => return Err(RequestError::Malformed("incomplete head".into())),
-            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-            Err(e) => return Err(RequestError::Malformed(e.to_string())),
+            Ok(httparse::Status::Complete(_)) => return Err(RequestError::Malformed(MalformedHead::AmbiguousEnd)),
+            Ok(httparse::Status::Partial) => return Err(RequestError::Malformed(MalformedHead::Incomplete)),
+            Err(e) => {
+                return Err(MalformedHead::from_parse(e).map_or(RequestError::TooManyHeaders, RequestError::Malformed))
+            }
         }
         if req.path.unwrap_or("").len() > MAX_TARGET_LEN {
             return Err(RequestError::TargetTooLong);
@@ -471,7 +474,7 @@ impl ServerHandshake {
     pub fn accept(self, req: &UpgradeRequest, accept: Accept, out: &mut Vec<u8>) -> Result<Connection, BuildError> {
         if let Some(p) = &accept.protocol {
             if !req.protocols.iter().any(|o| o == p) {
-                return Err(BuildError(format!("subprotocol {p:?} was not offered")));
+                return Err(BuildError::UnofferedProtocol(p.clone()));
             }
         }
         let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4 + accept.headers.len());
@@ -491,8 +494,7 @@ impl ServerHandshake {
         fields.extend(accept.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let mut head = Vec::new();
         write_head("HTTP/1.1 101 Switching Protocols", &fields, &mut head)?;
-        let mut conn =
-            Connection::new(Role::Server, self.config.clone(), [0; 32]).map_err(|e| BuildError(e.0.into()))?;
+        let mut conn = Connection::new(Role::Server, self.config.clone(), [0; 32])?;
         if let Some(p) = deflate {
             conn.set_deflate(p);
         }

@@ -15,13 +15,50 @@ pub struct Uri {
     pub resource: String,
 }
 
-/// An invalid WebSocket URI.
+/// An invalid WebSocket URI (RFC 6455 §3): the caller's input, refused before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UriError(pub &'static str);
+#[non_exhaustive]
+pub enum UriError {
+    /// The scheme is neither `ws://` nor `wss://`.
+    BadScheme,
+    /// A `#fragment`: fragment identifiers MUST NOT be used in WebSocket URIs (RFC 6455 §3).
+    Fragment,
+    /// `user@host`: user info is not supported.
+    UserInfo,
+    /// A `[` without its `]`.
+    UnterminatedIpv6,
+    /// Something other than `:port` after `[IPv6]`.
+    JunkAfterIpv6,
+    /// The port is not a number from 0 to 65535.
+    InvalidPort,
+    /// No host.
+    EmptyHost,
+    /// A space or control character in the resource name.
+    InvalidPath,
+    /// The host is not a valid TLS server name (DNS name or IP address) for a `wss://` connection: reported
+    /// by TLS drivers such as `wsproto-tokio`, not by [`Uri::parse`].
+    InvalidTlsServerName,
+}
+
+impl UriError {
+    fn reason(&self) -> &'static str {
+        match self {
+            UriError::BadScheme => "scheme must be ws:// or wss://",
+            UriError::Fragment => "fragments are not allowed",
+            UriError::UserInfo => "user info is not supported",
+            UriError::UnterminatedIpv6 => "unterminated IPv6 literal",
+            UriError::JunkAfterIpv6 => "junk after IPv6 literal",
+            UriError::InvalidPort => "invalid port",
+            UriError::EmptyHost => "empty host",
+            UriError::InvalidPath => "invalid character in path",
+            UriError::InvalidTlsServerName => "invalid TLS server name",
+        }
+    }
+}
 
 impl fmt::Display for UriError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid WebSocket URI: {}", self.0)
+        write!(f, "invalid WebSocket URI: {}", self.reason())
     }
 }
 
@@ -35,15 +72,15 @@ impl Uri {
         } else if let Some(r) = strip_prefix_ci(s, "wss://") {
             (true, r)
         } else {
-            return Err(UriError("scheme must be ws:// or wss://"));
+            return Err(UriError::BadScheme);
         };
         if s.contains('#') {
-            return Err(UriError("fragments are not allowed"));
+            return Err(UriError::Fragment);
         }
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, resource) = rest.split_at(split);
         if authority.contains('@') {
-            return Err(UriError("user info is not supported"));
+            return Err(UriError::UserInfo);
         }
         let resource = match resource {
             "" => "/".to_string(),
@@ -52,11 +89,11 @@ impl Uri {
         };
         let default_port = if secure { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6.find(']').ok_or(UriError("unterminated IPv6 literal"))?;
+            let end = v6.find(']').ok_or(UriError::UnterminatedIpv6)?;
             let host = &v6[..end];
             let port = match &v6[end + 1..] {
                 "" => default_port,
-                p => parse_port(p.strip_prefix(':').ok_or(UriError("junk after IPv6 literal"))?)?,
+                p => parse_port(p.strip_prefix(':').ok_or(UriError::JunkAfterIpv6)?)?,
             };
             (host.to_string(), port)
         } else {
@@ -66,10 +103,10 @@ impl Uri {
             }
         };
         if host.is_empty() {
-            return Err(UriError("empty host"));
+            return Err(UriError::EmptyHost);
         }
         if !resource.bytes().all(|b| b > 0x20 && b != 0x7f) {
-            return Err(UriError("invalid character in path"));
+            return Err(UriError::InvalidPath);
         }
         Ok(Uri { secure, host, port, resource })
     }
@@ -95,7 +132,7 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn parse_port(p: &str) -> Result<u16, UriError> {
-    p.parse().map_err(|_| UriError("invalid port"))
+    p.parse().map_err(|_| UriError::InvalidPort)
 }
 
 #[cfg(test)]
@@ -117,8 +154,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in ["http://x/", "ws://", "ws://x:99999/", "ws://x/#frag", "ws://u@x/", "ws://[::1/"] {
-            assert!(Uri::parse(bad).is_err(), "{bad}");
+        for (bad, e) in [
+            ("http://x/", UriError::BadScheme),
+            ("ws://", UriError::EmptyHost),
+            ("ws://x:99999/", UriError::InvalidPort),
+            ("ws://x/#frag", UriError::Fragment),
+            ("ws://u@x/", UriError::UserInfo),
+            ("ws://[::1/", UriError::UnterminatedIpv6),
+            ("ws://[::1]x/", UriError::JunkAfterIpv6),
+            ("ws://x/a b", UriError::InvalidPath),
+        ] {
+            assert_eq!(Uri::parse(bad), Err(e), "{bad}");
         }
+        assert_eq!(UriError::InvalidPort.to_string(), "invalid WebSocket URI: invalid port");
     }
 }

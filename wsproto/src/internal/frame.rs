@@ -94,6 +94,7 @@ pub struct FrameHeader {
 
 /// Why a frame header is invalid whatever the connection's state. Each fails the connection with 1002.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// A reserved opcode (0x3–0x7, 0xB–0xF).
     ReservedOpcode(u8),
