@@ -269,7 +269,8 @@ impl Connection {
         self.life.is_finished()
     }
 
-    /// A close frame was sent or queued, or the connection failed: data can no longer be sent.
+    /// Our close frame was sent or queued (first, in reply to the peer's, or failing the connection): no more
+    /// data may be sent (RFC 6455 §5.5.1).
     pub fn is_closing(&self) -> bool {
         self.life.is_closing()
     }

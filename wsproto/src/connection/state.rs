@@ -77,6 +77,8 @@ pub(crate) struct Lifecycle {
     sendable: bool,
     /// `state` is `Closed` or `Failed` (the check every poll makes, as a plain flag).
     finished: bool,
+    /// Our close frame was sent or queued (first, in reply, or to fail the connection).
+    close_sent: bool,
 }
 
 impl Lifecycle {
@@ -88,6 +90,7 @@ impl Lifecycle {
             outcome: None,
             sendable: true,
             finished: false,
+            close_sent: false,
         }
     }
 
@@ -128,6 +131,8 @@ impl Lifecycle {
             State::Failed(e) => Some(CloseOutcome::Failed(e.clone())),
         };
         self.sendable = next == State::Open && !self.eof;
+        self.close_sent |= matches!(next, State::CloseSent | State::Closed { .. })
+            || matches!(effect, Effect::ReplyClose(_) | Effect::FailClose(..));
         self.finished = matches!(next, State::Closed { .. } | State::Failed(_));
         self.state = next;
         effect
@@ -175,10 +180,10 @@ impl Lifecycle {
         }
     }
 
-    /// Whether a close frame was sent or queued, or the connection failed: no data may be sent.
+    /// Whether our close frame was sent or queued (RFC 6455 §5.5.1: no data after it).
     #[inline]
     pub(crate) fn is_closing(&self) -> bool {
-        !matches!(self.state, State::Open)
+        self.close_sent
     }
 
     /// Whether automatic replies (pongs) are still sent: only while open.
@@ -231,6 +236,7 @@ mod tests {
         Lifecycle {
             sendable: state == State::Open,
             finished: matches!(state, State::Closed { .. } | State::Failed(_)),
+            close_sent: matches!(state, State::CloseSent | State::Closed { .. }),
             state,
             eof: false,
             linger_expired: false,
@@ -246,6 +252,9 @@ mod tests {
         assert_eq!(l.state(), &State::CloseSent);
         assert_eq!(l.can_send(), Err(SendError::Closing));
         assert!(l.is_closing() && !l.is_finished() && l.accepts_input());
+        let mut failed = Lifecycle::new();
+        failed.apply(Input::Fail(ProtocolError::UnexpectedEof));
+        assert!(!failed.is_closing(), "no close frame goes to a vanished transport");
         assert!(!l.wants_transport_closed(Role::Server));
     }
 
