@@ -29,6 +29,9 @@ pub enum Message {
     Ping(Bytes),
     /// An unsolicited pong.
     Pong(Bytes),
+    /// A close frame with this code and reason: starts the closing handshake. Receive on to see the peer's
+    /// close ([`WebSocket::close`] does both).
+    Close(CloseCode, String),
 }
 
 impl From<&str> for Message {
@@ -158,6 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, T: Timer> WebSocket<S, T> {
             Message::Binary(b) => self.conn.send_binary(&b, out)?,
             Message::Ping(p) => self.conn.send_ping(&p, out)?,
             Message::Pong(p) => self.conn.send_pong(&p, out)?,
+            Message::Close(code, reason) => self.conn.close(code, &reason, out)?,
         }
         Ok(())
     }
