@@ -83,7 +83,7 @@ where
 }
 
 /// Runs the client handshake over an established stream: writes `request`, reads and validates the response
-/// within the core's handshake deadline ([`ResponseError::Timeout`]). Returns the WebSocket, the 101 response
+/// within the core's handshake deadline ([`ResponseError::Timeout`](wsproto::handshake::ResponseError::Timeout)). Returns the WebSocket, the 101 response
 /// and what was agreed (subprotocol, extensions).
 pub async fn client_handshake<S, T>(
     mut stream: S,
@@ -152,7 +152,7 @@ where
     T: Timer,
 {
     let mut buf = [0u8; 4096];
-    let mut sleep = hs.poll_timeout().map(|d| Box::pin(timer.sleep_until(clock.at(d))));
+    let mut sleep = hs.poll_timeout().and_then(|d| clock.at(d)).map(|at| Box::pin(timer.sleep_until(at)));
     let read = poll_fn(|cx| {
         if let Poll::Ready(r) = Pin::new(&mut *stream).poll_read(cx, &mut buf) {
             return Poll::Ready(r.map(Some));

@@ -100,8 +100,8 @@ impl Clock {
         wsproto::Instant::from_origin(self.0.elapsed())
     }
 
-    /// A deadline from the core, on `std::time::Instant`'s clock.
-    pub(crate) fn at(&self, deadline: wsproto::Instant) -> std::time::Instant {
-        self.0.checked_add(deadline.since_origin()).unwrap_or_else(|| self.0 + std::time::Duration::from_secs(1 << 32))
+    /// A deadline from the core, on `std::time::Instant`'s clock (`None`: beyond it, i.e. never).
+    pub(crate) fn at(&self, deadline: wsproto::Instant) -> Option<std::time::Instant> {
+        self.0.checked_add(deadline.since_origin())
     }
 }

@@ -297,12 +297,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, T: Timer> WebSocket<S, T> {
     /// Sleeps until the core's next deadline; `Ready` once it passed and the core was told the time.
     /// `Pending` (forever, as far as time goes) when the core has no deadline.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(deadline) = self.conn.poll_timeout() else {
+        let Some((deadline, at)) = self.conn.poll_timeout().and_then(|d| Some((d, self.clock.at(d)?))) else {
             self.sleep = None;
             return Poll::Pending;
         };
         if self.sleep.as_ref().is_none_or(|(d, _)| *d != deadline) {
-            self.sleep = Some((deadline, Box::pin(self.timer.sleep_until(self.clock.at(deadline)))));
+            self.sleep = Some((deadline, Box::pin(self.timer.sleep_until(at))));
         }
         let (_, sleep) = self.sleep.as_mut().expect("set above");
         ready!(sleep.as_mut().poll(cx));
