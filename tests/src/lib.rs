@@ -142,7 +142,10 @@ pub struct Side {
     pub refused_with: Option<u16>,
     /// Bytes read raw ([`Step::MuteUntilEof`], [`Opening::RawRequest`], the `mute` command).
     pub raw: Vec<u8>,
-    /// Client: how long its last step took (on the driver's clock: virtual for the in-memory pair).
+    /// How long the end waited for the deadline under test, on the driver's clock (virtual for the in-memory
+    /// pair), measured from before the action that arms it, so never less than the deadline. Client: its last
+    /// step, or its handshake when that failed. Server: from the start of its handshake, or from its close
+    /// command, to its end.
     pub last_step: Duration,
 }
 

@@ -45,6 +45,9 @@ enum ServerState {
 pub struct ServerMachine {
     spec: Spec,
     state: ServerState,
+    /// The latest time given, and when the handshake or the close command started (`last_step`).
+    now: Option<Instant>,
+    start: Instant,
     out: Vec<u8>,
     report: Side,
 }
@@ -57,7 +60,7 @@ impl ServerMachine {
             Opening::SilentServer => ServerState::Mute(None),
             _ => ServerState::Handshake(ServerHandshake::new(spec.config.clone()).expect("valid config")),
         };
-        ServerMachine { spec, state, out: Vec::new(), report: Side::default() }
+        ServerMachine { spec, state, now: None, start: Instant::ZERO, out: Vec::new(), report: Side::default() }
     }
 
     fn end(&mut self) {
@@ -67,12 +70,17 @@ impl ServerMachine {
             ServerState::Handshake(_) => None,
         };
         self.report.outcome = conn.as_ref().and_then(|c| c.close_outcome().cloned());
+        self.report.last_step = self.now.unwrap_or(self.start) - self.start;
         self.state = ServerState::Done(conn);
     }
 }
 
 impl Machine for ServerMachine {
     fn handle_timeout(&mut self, now: Instant) {
+        if self.now.is_none() {
+            self.start = now;
+        }
+        self.now = Some(self.now.map_or(now, |before| before.max(now)));
         match &mut self.state {
             ServerState::Handshake(hs) => hs.handle_timeout(now),
             ServerState::Open(c) => c.handle_timeout(now),
@@ -143,7 +151,10 @@ impl Machine for ServerMachine {
             match msg {
                 Msg::Text(t) => match Command::parse(&t) {
                     Command::Echo => conn.send_text(&t, &mut self.out).expect("open"),
-                    Command::Close(code, reason) => conn.close(CloseCode(code), &reason, &mut self.out).expect("open"),
+                    Command::Close(code, reason) => {
+                        self.start = self.now.unwrap_or(self.start);
+                        conn.close(CloseCode(code), &reason, &mut self.out).expect("open");
+                    }
                     Command::Mute => {
                         conn.send_text(&t, &mut self.out).expect("open");
                         mute = true;

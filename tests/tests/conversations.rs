@@ -235,7 +235,7 @@ fn server_close_deadline<D: Driver>() {
     let r = run::<D>(&c);
     assert_eq!(r.client.raw, [0x88, 5, 0x0f, 0xa1, b'b', b'y', b'e'], "[{}] the close frame, then EOF", D::NAME);
     assert_close_deadline::<D>(&r.server.outcome);
-    assert!(within_deadline(r.client.last_step), "[{}] EOF after {:?}", D::NAME, r.client.last_step);
+    assert!(within_deadline(r.server.last_step), "[{}] gave up after {:?}", D::NAME, r.server.last_step);
 }
 
 /// The client closes; the server never answers: the client's close deadline ends it (1006).
@@ -258,7 +258,7 @@ fn server_handshake_deadline<D: Driver>() {
     let r = run::<D>(&c);
     assert!(r.client.raw.starts_with(b"HTTP/1.1 408"), "[{}] {}", D::NAME, String::from_utf8_lossy(&r.client.raw));
     assert_eq!(r.server.handshake_error.as_deref(), Some("408"), "[{}]", D::NAME);
-    assert!(within_deadline(r.client.last_step), "[{}] answered after {:?}", D::NAME, r.client.last_step);
+    assert!(within_deadline(r.server.last_step), "[{}] answered after {:?}", D::NAME, r.server.last_step);
 }
 
 /// A server that never answers: the client's handshake deadline.
@@ -269,6 +269,7 @@ fn client_handshake_deadline<D: Driver>() {
     let r = run::<D>(&c);
     let error = r.client.handshake_error.as_deref().unwrap_or_default();
     assert!(error.contains("Timeout"), "[{}] {error:?}", D::NAME);
+    assert!(within_deadline(r.client.last_step), "[{}] gave up after {:?}", D::NAME, r.client.last_step);
     assert!(r.server.raw.starts_with(b"GET / HTTP/1.1\r\n"), "[{}] the request was sent", D::NAME);
 }
 

@@ -124,8 +124,8 @@ fn keepalive_ping_is_answered_by_a_receiving_peer() {
             let (stream, _) = l.accept().await.unwrap();
             let config = Config::default()
                 .with_keepalive(Some(Keepalive::new(Duration::from_millis(100), Duration::from_millis(500))));
+            let start = Instant::now(); // before the core's timers start, so never late
             let mut ws = accept(stream, config, SmolTimer).await.unwrap();
-            let start = Instant::now();
             // Two keepalive rounds: the core pings after 100 ms of silence, the client's core answers.
             let mut pongs = 0;
             while pongs < 2 {
@@ -164,8 +164,8 @@ fn keepalive_fails_a_peer_that_never_answers() {
             let (stream, _) = l.accept().await.unwrap();
             let config = Config::default()
                 .with_keepalive(Some(Keepalive::new(Duration::from_millis(100), Duration::from_millis(200))));
+            let start = Instant::now(); // before the core's timers start, so never late
             let mut ws = accept(stream, config, SmolTimer).await.unwrap();
-            let start = Instant::now();
             let err = match ws.recv().await.expect("an error comes before the end") {
                 Ok(event) => panic!("unexpected {event:?}"),
                 Err(e) => e,
@@ -190,8 +190,8 @@ fn close_deadline_when_the_peer_never_answers() {
         let server = smol::spawn(async move {
             let (stream, _) = l.accept().await.unwrap();
             let config = Config::default().with_close_timeout(Duration::from_millis(300));
+            let start = Instant::now(); // before the core's timers start, so never late
             let mut ws = accept(stream, config, SmolTimer).await.unwrap();
-            let start = Instant::now();
             let outcome = ws.close(CloseCode(4001), "going").await.unwrap();
             (outcome, start.elapsed())
         });

@@ -28,6 +28,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         return side;
     }
     let spec = &conversation.server;
+    let mut start = Instant::now();
     let mut ws =
         match wsproto_futures::accept_with(stream, spec.config.clone(), SmolTimer, |req| Ok(choose(spec, req))).await {
             Ok((ws, req)) => {
@@ -40,6 +41,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
             }
             Err(Error::Request(e)) => {
                 side.handshake_error = Some(e.status().to_string());
+                side.last_step = start.elapsed();
                 return side;
             }
             Err(e) => panic!("accept: {e}"),
@@ -51,7 +53,10 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         match m {
             Msg::Text(t) => match Command::parse(&t) {
                 Command::Echo => ws.send(t).await.expect("echo"),
-                Command::Close(code, reason) => ws.send(Message::Close(CloseCode(code), reason)).await.expect("close"),
+                Command::Close(code, reason) => {
+                    start = Instant::now();
+                    ws.send(Message::Close(CloseCode(code), reason)).await.expect("close");
+                }
                 Command::Mute => {
                     ws.send(t.clone()).await.expect("echo");
                     read_raw(&mut ws, &mut side.raw).await;
@@ -64,6 +69,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         }
     }
     side.outcome = ws.close_outcome().cloned();
+    side.last_step = start.elapsed();
     side
 }
 
@@ -80,6 +86,7 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
     let mut request = ClientRequest::new(addr, "/");
     request.protocols = conversation.client.protocols.iter().map(|p| p.to_string()).collect();
     let config = conversation.client.config.clone();
+    let start = Instant::now();
     let mut ws = match wsproto_futures::client_handshake(stream, request, config, SmolTimer).await {
         Ok((ws, _, agreed)) => {
             side.protocol = agreed.protocol;
@@ -87,6 +94,7 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
         }
         Err(e) => {
             side.handshake_error = Some(format!("{e:?}"));
+            side.last_step = start.elapsed();
             return side;
         }
     };

@@ -71,6 +71,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         return side;
     }
     let spec = &conversation.server;
+    let mut start = Instant::now();
     let mut ws = match wsproto_tokio::accept_with(stream, config(&spec.config), |req| Ok(choose(spec, req))).await {
         Ok(Accepted::WebSocket(ws, req)) => {
             side.protocol = req.protocols.iter().find(|p| spec.protocols.contains(&p.as_str())).cloned();
@@ -87,10 +88,12 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         }
         Err(Error::Request(e)) => {
             side.handshake_error = Some(e.status().to_string());
+            side.last_step = start.elapsed();
             return side;
         }
         Err(Error::Timeout(wsproto_tokio::TimeoutKind::Handshake)) => {
             side.handshake_error = Some("408".into());
+            side.last_step = start.elapsed();
             return side;
         }
         Err(e) => panic!("accept: {e}"),
@@ -105,6 +108,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
                 Command::Echo => ws.send(Message::text(t)).await.expect("echo"),
                 Command::Close(code, reason) => {
                     let frame = CloseFrame { code: Some(CloseCode(code)), reason };
+                    start = Instant::now();
                     ws.send(Message::Close(Some(frame))).await.expect("close");
                 }
                 Command::Mute => {
@@ -119,6 +123,7 @@ async fn serve(mut stream: TcpStream, conversation: &Conversation) -> Side {
         }
     }
     side.outcome = ws.close_outcome().cloned();
+    side.last_step = start.elapsed();
     side
 }
 
@@ -134,6 +139,7 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
     }
     let mut request = ClientRequest::new(addr, "/");
     request.protocols = conversation.client.protocols.iter().map(|p| p.to_string()).collect();
+    let start = Instant::now();
     let mut ws: WebSocket<TcpStream> =
         match wsproto_tokio::client_handshake(stream, request, config(&conversation.client.config)).await {
             Ok((ws, _, agreed)) => {
@@ -142,6 +148,7 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
             }
             Err(e) => {
                 side.handshake_error = Some(format!("{e:?}"));
+                side.last_step = start.elapsed();
                 return side;
             }
         };
