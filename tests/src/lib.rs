@@ -163,10 +163,10 @@ pub trait Driver {
     /// Its name, for messages.
     const NAME: &'static str;
 
-    /// Whether the driver takes the close deadline from the core, which reports its passing as
-    /// `CloseOutcome::Failed(ProtocolError::Timeout(Timeout::Close))`. A driver with a close timer of its own
+    /// Whether the driver takes the connection's deadlines (close, keepalive) from the core, which reports
+    /// their passing as `CloseOutcome::Failed(ProtocolError::Timeout(…))`. A driver with timers of its own
     /// reports `CloseOutcome::Abnormal`; both mean 1006.
-    const CORE_CLOSE_DEADLINE: bool = true;
+    const CORE_DEADLINES: bool = true;
 
     /// Plays `conversation` to its end (bounded: a driver gives up after [`LIMIT`]).
     fn run(conversation: &Conversation) -> Report;

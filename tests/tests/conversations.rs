@@ -148,6 +148,19 @@ fn keepalive_answered<D: Driver>() {
     assert!(clean(&r.server.outcome, 1000, "", false), "[{}] {:?}", D::NAME, r.server.outcome);
 }
 
+/// The client never answers the server's keepalive ping: the pong deadline fails the connection (1006, no
+/// close frame: the peer is unresponsive).
+fn keepalive_unanswered<D: Driver>() {
+    let (interval, timeout) = (Duration::from_millis(100), DEADLINE);
+    let mut c = Conversation::new(vec![Step::MuteUntilEof]);
+    c.server.config = c.server.config.with_keepalive(Some(Keepalive::new(interval, timeout)));
+    let r = run::<D>(&c);
+    assert_eq!(r.client.raw.first(), Some(&0x89), "[{}] a ping, then EOF: {:?}", D::NAME, r.client.raw);
+    assert_deadline::<D>(&r.server.outcome, Timeout::Pong);
+    let waited = r.server.last_step;
+    assert!(waited >= interval + timeout && waited < 10 * DEADLINE, "[{}] gave up after {waited:?}", D::NAME);
+}
+
 // ----- close codes -----
 
 fn client_closes_with_4001<D: Driver>() {
@@ -219,12 +232,12 @@ fn within_deadline(elapsed: Duration) -> bool {
     elapsed >= DEADLINE && elapsed < DEADLINE * 10
 }
 
-/// The close deadline passed: 1006, and on drivers that take it from the core, the core's timeout.
-fn assert_close_deadline<D: Driver>(outcome: &Option<CloseOutcome>) {
+/// A deadline passed: 1006, and on drivers that take their deadlines from the core, the core's timeout.
+fn assert_deadline<D: Driver>(outcome: &Option<CloseOutcome>, which: Timeout) {
     let outcome = outcome.as_ref().expect("the connection ended");
     assert_eq!(outcome.code(), CloseCode::ABNORMAL, "[{}] {outcome:?}", D::NAME);
-    if D::CORE_CLOSE_DEADLINE {
-        assert_eq!(*outcome, CloseOutcome::Failed(ProtocolError::Timeout(Timeout::Close)), "[{}]", D::NAME);
+    if D::CORE_DEADLINES {
+        assert_eq!(*outcome, CloseOutcome::Failed(ProtocolError::Timeout(which)), "[{}]", D::NAME);
     }
 }
 
@@ -234,7 +247,7 @@ fn server_close_deadline<D: Driver>() {
     c.server.config = c.server.config.with_close_timeout(DEADLINE);
     let r = run::<D>(&c);
     assert_eq!(r.client.raw, [0x88, 5, 0x0f, 0xa1, b'b', b'y', b'e'], "[{}] the close frame, then EOF", D::NAME);
-    assert_close_deadline::<D>(&r.server.outcome);
+    assert_deadline::<D>(&r.server.outcome, Timeout::Close);
     assert!(within_deadline(r.server.last_step), "[{}] gave up after {:?}", D::NAME, r.server.last_step);
 }
 
@@ -243,7 +256,7 @@ fn client_close_deadline<D: Driver>() {
     let mut c = Conversation::new(vec![Step::Send(Msg::text("mute")), Step::Recv(1), Step::Close(1000, "bye".into())]);
     c.client.config = c.client.config.with_close_timeout(DEADLINE);
     let r = run::<D>(&c);
-    assert_close_deadline::<D>(&r.client.outcome);
+    assert_deadline::<D>(&r.client.outcome, Timeout::Close);
     assert!(within_deadline(r.client.last_step), "[{}] gave up after {:?}", D::NAME, r.client.last_step);
     assert_eq!(r.client.events, [Msg::text("mute")], "[{}]", D::NAME);
     // The client's close frame (masked: 0x80 | 3 + 4 mask bytes) reached the server, which never answered.
@@ -304,6 +317,7 @@ macro_rules! suite {
                 fragmented_echo,
                 ping_pong,
                 keepalive_answered,
+            keepalive_unanswered,
                 client_closes_with_4001,
                 server_closes_with_4001,
                 unmasked_client_frame_is_1002,

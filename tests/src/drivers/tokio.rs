@@ -207,8 +207,9 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
 
 impl Driver for Tokio {
     const NAME: &'static str = "tokio";
-    // The adapter still runs its own close timer (it is moving to the core's, issue 13).
-    const CORE_CLOSE_DEADLINE: bool = false;
+    // The adapter still runs its own close and keepalive timers after the handshake (it is moving to the
+    // core's, issue 11).
+    const CORE_DEADLINES: bool = false;
 
     fn run(conversation: &Conversation) -> Report {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
