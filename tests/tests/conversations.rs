@@ -317,7 +317,7 @@ macro_rules! suite {
                 fragmented_echo,
                 ping_pong,
                 keepalive_answered,
-            keepalive_unanswered,
+                keepalive_unanswered,
                 client_closes_with_4001,
                 server_closes_with_4001,
                 unmasked_client_frame_is_1002,
