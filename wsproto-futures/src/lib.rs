@@ -2,7 +2,7 @@
 //!
 //! Drives a [`wsproto::Connection`] over any [`futures_io::AsyncRead`] + [`futures_io::AsyncWrite`] stream
 //! (smol, async-std, or anything with a futures-io adapter), with a timer the caller supplies through the
-//! small [`Timer`] trait (in the spirit of quinn's `Runtime`). With the `smol` feature, [`SmolTimer`] is
+//! small [`Timer`] trait (in the spirit of quinn's `Runtime`). With the `smol` feature, `SmolTimer` is
 //! one (async-io's reactor).
 //!
 //! The driver has **no protocol logic and no timers of its own**: it follows the core's drive contract
