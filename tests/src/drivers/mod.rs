@@ -1,0 +1,6 @@
+//! The drivers the suite runs on.
+
+pub mod blocking;
+pub mod memory;
+pub mod smol;
+pub mod tokio;
