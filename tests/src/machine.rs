@@ -129,7 +129,8 @@ impl Machine for ServerMachine {
                     self.report.deflate = conn.is_deflate_enabled();
                     self.state = ServerState::Open(conn);
                 }
-                Ok(Some(Incoming::Http(_))) => {
+                Ok(Some(_)) => {
+                    // A plain HTTP request (or anything else that is no upgrade).
                     write_response(426, &wsproto::handshake::UPGRADE_REQUIRED, b"", &mut self.out);
                     self.report.refused_with = Some(426);
                     self.end();
@@ -392,15 +393,20 @@ impl Machine for ClientMachine {
         if let ClientState::Handshake(hs) = &mut self.state {
             match hs.poll_response() {
                 Ok(None) => return,
-                Ok(Some(ClientOutcome::Accepted { mut connection, accepted, .. })) => {
+                Ok(Some(ClientOutcome::Accepted { mut connection, negotiated, .. })) => {
                     connection.handle_timeout(self.now);
-                    self.report.protocol = accepted.protocol;
+                    self.report.protocol = negotiated.protocol;
                     self.report.deflate = connection.is_deflate_enabled();
                     self.state = ClientState::Open(connection);
                     self.step_start = self.now;
                 }
                 Ok(Some(ClientOutcome::Rejected(r))) => {
                     self.report.handshake_error = Some(format!("rejected with {}", r.status));
+                    self.end();
+                    return;
+                }
+                Ok(Some(other)) => {
+                    self.report.handshake_error = Some(format!("unexpected outcome {other:?}"));
                     self.end();
                     return;
                 }

@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use wsproto::handshake::{
-    write_response, Accept, Accepted, ClientHandshake, ClientOutcome, ClientRequest, Incoming, Response,
+    write_response, Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming, Negotiated, Response,
     ServerHandshake, UpgradeRequest, UPGRADE_REQUIRED,
 };
 use wsproto::{Config, Instant};
@@ -79,6 +79,10 @@ where
                 Err(Error::Refused(status))
             }
         },
+        _ => {
+            let _ = write_and_close(&mut stream, &refuse(400, &[], b"")).await;
+            Err(Error::Refused(400))
+        }
     }
 }
 
@@ -90,7 +94,7 @@ pub async fn client_handshake<S, T>(
     request: ClientRequest,
     config: Config,
     timer: T,
-) -> Result<(WebSocket<S, T>, Response, Accepted), Error>
+) -> Result<(WebSocket<S, T>, Response, Negotiated), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: Timer,
@@ -103,10 +107,13 @@ where
     write_all(&mut stream, &out).await?;
     loop {
         match hs.poll_response() {
-            Ok(Some(ClientOutcome::Accepted { connection, accepted, response })) => {
-                return Ok((WebSocket::with_clock(stream, connection, timer, clock), response, accepted));
+            Ok(Some(ClientOutcome::Accepted { connection, negotiated, response })) => {
+                return Ok((WebSocket::with_clock(stream, connection, timer, clock), response, negotiated));
             }
             Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
+            Ok(Some(other)) => {
+                return Err(Error::Io(std::io::Error::other(format!("unexpected handshake outcome: {other:?}"))))
+            }
             Ok(None) => {}
             Err(e) => return Err(Error::Response(e)),
         }
