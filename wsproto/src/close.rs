@@ -1,5 +1,8 @@
 //! Close codes and close frame payloads, RFC 6455 §5.5.1 and §7.4.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 /// A WebSocket close status code (RFC 6455 §7.4).

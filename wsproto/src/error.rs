@@ -174,7 +174,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl core::error::Error for ProtocolError {}
 
 /// The caller asked for something the protocol forbids now. Nothing was sent; the connection is usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl fmt::Display for SendError {
     }
 }
 
-impl std::error::Error for SendError {}
+impl core::error::Error for SendError {}
 
 /// [`Connection::feed`](crate::Connection::feed) was given more than
 /// [`Connection::recv_capacity`](crate::Connection::recv_capacity) bytes; none were taken.
@@ -223,7 +223,7 @@ impl fmt::Display for BufferFull {
     }
 }
 
-impl std::error::Error for BufferFull {}
+impl core::error::Error for BufferFull {}
 
 /// An inconsistent [`Config`] (or [`DeflateConfig`]): the **caller's** mistake, reported before any connection
 /// exists. One variant per rule of [`Config::validate`].
@@ -284,4 +284,4 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}

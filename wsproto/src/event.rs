@@ -1,5 +1,8 @@
 //! What a connection reports: received messages, control frames, the close.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use bytes::Bytes;
 use core::fmt;
 

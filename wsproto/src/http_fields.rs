@@ -2,6 +2,9 @@
 //! (RFC 9110 §5.6.1, with quoted strings, §5.6.4) and extension elements (RFC 6455 §9.1). Below both
 //! `handshake` and `deflate`; it imports nothing from the crate.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Splits a comma-separated header value into trimmed, non-empty elements (RFC 9110 §5.6.1), respecting
 /// quoted strings so that a comma inside quotes does not split.
 pub fn split_list(value: &[u8]) -> Vec<&[u8]> {

@@ -65,10 +65,16 @@
 //! [`recv_buffer_capacity`](Connection::recv_buffer_capacity), [`buffered_len`](Connection::buffered_len)),
 //! and sending a large payload without copying it ([`send_zero_copy`](Connection::send_zero_copy),
 //! [`Responder::send_zero_copy`]). A simple driver needs none of them.
+// No `std` in the library itself (only `alloc`); its unit tests run with the standard library.
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
+#[cfg(all(feature = "std", not(test)))]
+extern crate std;
+
+mod prelude;
 
 mod budget;
 mod close;

@@ -12,6 +12,9 @@
 //! handler as a borrowed view of the owned event, so both paths deliver the same events in the same order with
 //! the same errors (`tests/batch.rs` and the `batch` fuzz target check exactly that).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::ops::{ControlFlow, Range};
 
 use bytes::{Buf, Bytes};

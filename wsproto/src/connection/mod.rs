@@ -30,7 +30,10 @@
 //! [`state`] holds the close lifecycle, `recv` the receive loop (`recv_buf` its buffer), `send` the
 //! commands, `timers` the deadlines, and `batch` the borrowed, batched form of the receive loop.
 
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;

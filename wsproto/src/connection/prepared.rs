@@ -1,6 +1,9 @@
 //! Encode once, send to many: a [`PreparedMessage`] is framed once, and every server connection sends the
 //! same bytes (RFC 6455 §5.1: a server's frames are not masked, so they do not depend on the connection).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use alloc::sync::Arc;
 
 use bytes::Bytes;

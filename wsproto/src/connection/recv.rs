@@ -3,6 +3,9 @@
 //! time. [`Connection::poll_event`] is this loop; [`Connection::poll_batch`](super::Connection::poll_batch)
 //! runs whole small messages in place first and hands the rest here.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use bytes::Bytes;
 
 use super::state::Input;

@@ -2,6 +2,9 @@
 //! into a caller-owned buffer, and [`Connection::poll_transmit`] for the frames the connection sends on its
 //! own. Every frame is encoded by [`Connection::encode_frame`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use rand::Rng;
 
 use super::state::Input;
@@ -194,7 +197,7 @@ impl Connection {
         while let Some(p) = self.pending_pongs.pop_front() {
             self.encode_frame(OpCode::Pong, true, 0, &p, out);
         }
-        if std::mem::take(&mut self.pending_ping) {
+        if core::mem::take(&mut self.pending_ping) {
             self.encode_frame(OpCode::Ping, true, 0, KEEPALIVE_PING, out);
         }
         if let Some(c) = self.pending_close.take() {

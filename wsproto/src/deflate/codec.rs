@@ -1,6 +1,9 @@
 //! The permessage-deflate codec (RFC 7692 §7.2): compresses our messages and inflates the peer's, with the
 //! window and context-takeover parameters that [`negotiate`](super::negotiate) agreed.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 #[cfg(feature = "deflate")]
 use core::fmt;
 

@@ -2,6 +2,9 @@
 //! server's choice among offers, the client's check of the answer, and the parsing of extension elements
 //! (RFC 6455 §9.1) with their parameters.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use crate::error::ConfigError;
@@ -128,8 +131,8 @@ impl fmt::Display for DeflateParamError {
     }
 }
 
-impl std::error::Error for DeflateParamError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for DeflateParamError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             DeflateParamError::Config(e) => Some(e),
             _ => None,

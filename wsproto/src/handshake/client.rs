@@ -1,5 +1,8 @@
 //! The client side of the opening handshake (RFC 6455 §4.1).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use core::fmt;
@@ -131,8 +134,8 @@ impl fmt::Display for ResponseError {
     }
 }
 
-impl std::error::Error for ResponseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for ResponseError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             ResponseError::BadExtension(e) => Some(e),
             _ => None,

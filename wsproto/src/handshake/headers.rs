@@ -1,6 +1,9 @@
 //! HTTP header helpers shared by both roles: header lookup, the accept key, header-injection checks. The list
 //! grammar itself is in [`crate::http_fields`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};

@@ -118,4 +118,4 @@ impl fmt::Display for MalformedHead {
     }
 }
 
-impl std::error::Error for MalformedHead {}
+impl core::error::Error for MalformedHead {}

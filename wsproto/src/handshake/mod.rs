@@ -11,6 +11,9 @@
 //!
 //! [`Connection`]: crate::Connection
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 mod client;
 mod headers;
 mod http;
@@ -69,8 +72,8 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             BuildError::Config(e) => Some(e),
             _ => None,

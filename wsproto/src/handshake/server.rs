@@ -1,5 +1,8 @@
 //! The server side of the opening handshake (RFC 6455 §4.2).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use bytes::Bytes;
 use core::fmt;
 
@@ -218,7 +221,7 @@ impl fmt::Display for RequestError {
     }
 }
 
-impl std::error::Error for RequestError {}
+impl core::error::Error for RequestError {}
 
 /// Checks the WebSocket headers of a request already parsed by another HTTP stack (hyper, axum…), RFC 6455
 /// §4.2.1. Returns the upgrade's key, offered subprotocols and extensions; compute the answer's

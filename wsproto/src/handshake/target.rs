@@ -136,7 +136,7 @@ fn valid_ip_literal(inner: &[u8]) -> bool {
             && !tail.is_empty()
             && tail.iter().all(|&b| unreserved(b) || sub_delim(b) || b == b':');
     }
-    core::str::from_utf8(inner).ok().and_then(|s| s.parse::<std::net::Ipv6Addr>().ok()).is_some()
+    core::str::from_utf8(inner).ok().and_then(|s| s.parse::<core::net::Ipv6Addr>().ok()).is_some()
 }
 
 fn unreserved(b: u8) -> bool {

@@ -1,5 +1,8 @@
 //! `ws://` and `wss://` URIs (RFC 6455 §3).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 /// A parsed WebSocket URI.
@@ -62,7 +65,7 @@ impl fmt::Display for UriError {
     }
 }
 
-impl std::error::Error for UriError {}
+impl core::error::Error for UriError {}
 
 impl Uri {
     /// Parses `ws://host[:port][/path][?query]` or `wss://…`. Fragments are not allowed (RFC 6455 §3).

@@ -15,6 +15,9 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 /// The longest possible header: 2 + 8 (64-bit length) + 4 (masking key).

@@ -15,10 +15,14 @@
 //! right after checking that the CPU has the feature, and `Vec::set_len` in [`extend_masked`] after the loop
 //! has written every byte of the spare capacity it exposes (what saves the zero-fill).
 
-use std::mem::MaybeUninit;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::mem::MaybeUninit;
 
 /// Inputs at least this long go to the AVX-512 / AVX2 loops when the CPU has them; shorter ones take the
 /// baseline loop inline (a few 16-, 8- and 4-byte steps cost less than the dispatch and a call).
+#[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), allow(dead_code))]
 const WIDE_MIN: usize = 128;
 
 /// XORs `buf` in place with `key`, as if `buf` started at byte `offset` of the masked payload.
@@ -28,7 +32,7 @@ const WIDE_MIN: usize = 128;
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if buf.len() >= WIDE_MIN {
         return x86::apply_mask(buf, key);
     }
@@ -40,7 +44,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 #[inline]
 pub fn apply_mask_ascii(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
     let key = rotate(key, offset);
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if buf.len() >= WIDE_MIN {
         return x86::apply_mask_ascii(buf, key) & 0x8080_8080_8080_8080 == 0;
     }
@@ -55,13 +59,13 @@ pub fn extend_masked(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
     out.reserve(payload.len());
     let len = out.len();
     let dst = &mut out.spare_capacity_mut()[..payload.len()];
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if payload.len() >= WIDE_MIN {
         x86::xor_copy(dst, payload, key);
     } else {
         xor_copy(dst, payload, key);
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
     xor_copy(dst, payload, key);
     #[allow(unsafe_code)]
     // SAFETY: `xor_copy` wrote every byte of `dst`, the first `payload.len()` bytes of the spare capacity
@@ -138,11 +142,13 @@ fn xor_in_place_acc<const ACC: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
 /// after them are whole cache lines. An unaligned vector store spans two lines, and a load of bytes still in
 /// flight from such a store is not forwarded (unmasking a buffer just written, or unmasking in pieces).
 #[inline(always)]
+#[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), allow(dead_code))]
 fn xor_in_place_aligned(buf: &mut [u8], key: [u8; 4]) {
     xor_in_place_aligned_acc::<false>(buf, key);
 }
 
 #[inline(always)]
+#[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), allow(dead_code))]
 fn xor_in_place_aligned_acc<const ACC: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let head = buf.as_ptr().align_offset(64).min(buf.len());
     let (head, rest) = buf.split_at_mut(head);
@@ -215,9 +221,9 @@ fn copy_words(dst: &mut [MaybeUninit<u8>], src: &[u8], w: u64) {
 }
 
 /// The loops above compiled with AVX-512F or AVX2 enabled, and the run-time choice between them.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod x86 {
-    use std::mem::MaybeUninit;
+    use core::mem::MaybeUninit;
 
     #[inline]
     pub(super) fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
@@ -329,6 +335,7 @@ mod tests {
     /// Every implementation this CPU can run, by name: the public entry point, the portable loops, and the
     /// AVX-512 / AVX2 builds where the CPU has them (called directly, bypassing the length threshold).
     #[allow(clippy::type_complexity)]
+    #[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), allow(unused_mut))]
     fn in_place_variants() -> Vec<(&'static str, Box<dyn Fn(&mut [u8], [u8; 4], usize)>)> {
         let mut v: Vec<(&'static str, Box<dyn Fn(&mut [u8], [u8; 4], usize)>)> = vec![
             ("apply_mask", Box::new(apply_mask)),
@@ -341,7 +348,7 @@ mod tests {
             ("portable", Box::new(|b: &mut [u8], k, o| xor_in_place(b, rotate(k, o)))),
             ("portable_aligned", Box::new(|b: &mut [u8], k, o| xor_in_place_aligned(b, rotate(k, o)))),
         ];
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
             v.push(("dispatch", Box::new(|b: &mut [u8], k, o| x86::apply_mask(b, rotate(k, o)))));
             if std::arch::is_x86_feature_detected!("avx512f") {
@@ -360,10 +367,11 @@ mod tests {
 
     /// Every build of the copy-and-mask loop this CPU can run, by name.
     #[allow(clippy::type_complexity)]
+    #[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), allow(unused_mut))]
     fn copy_variants() -> Vec<(&'static str, Box<dyn Fn(&mut [MaybeUninit<u8>], &[u8], [u8; 4])>)> {
         let mut v: Vec<(&'static str, Box<dyn Fn(&mut [MaybeUninit<u8>], &[u8], [u8; 4])>)> =
             vec![("portable", Box::new(|d: &mut [MaybeUninit<u8>], s: &[u8], k| xor_copy(d, s, k)))];
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
             v.push(("dispatch", Box::new(|d: &mut [MaybeUninit<u8>], s: &[u8], k| x86::xor_copy(d, s, k))));
             if std::arch::is_x86_feature_detected!("avx512f") {
@@ -390,7 +398,7 @@ mod tests {
     fn wide_builds_detected() -> Vec<&'static str> {
         #[allow(unused_mut)]
         let mut v = Vec::new();
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 v.push("avx512");
@@ -598,7 +606,7 @@ mod tests {
             ("apply_mask_ascii", Box::new(apply_mask_ascii)),
             ("portable", Box::new(move |b: &mut [u8], k, o| high(xor_in_place_acc::<true>(b, rotate(k, o))))),
         ];
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
             v.push(("dispatch", Box::new(move |b: &mut [u8], k, o| high(x86::apply_mask_ascii(b, rotate(k, o))))));
             if std::arch::is_x86_feature_detected!("avx512f") {
