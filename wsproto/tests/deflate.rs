@@ -251,3 +251,42 @@ fn bfinal_block_message_from_rfc_7692() {
     server.feed(&raw_frame(0xc1, Some(KEY), &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])).unwrap();
     assert_eq!(drain(&mut server), vec![Event::Text("Hello".into()), Event::Text("Hello".into())]);
 }
+
+/// A prepared message compressed once for every server that resets its compressor per message (RFC 7692
+/// §7.1.1.1), per distinct parameters; a server with context takeover compresses its own. Every client decodes it.
+#[test]
+fn prepared_message_is_compressed_once_per_parameter_set() {
+    let text = "the same market data for every subscriber ".repeat(50);
+    let msg = wsproto::PreparedMessage::new(DataKind::Text, &text);
+    let mut stateless = DeflateConfig::default();
+    stateless.server_no_context_takeover = true;
+    let mut narrow = stateless.clone();
+    narrow.server_max_window_bits = Some(10);
+    let mut shared = Vec::new();
+    for (server_cfg, expect_shared) in [
+        (stateless.clone(), true),
+        (stateless, true),
+        (narrow.clone(), true),
+        (narrow, true),
+        (DeflateConfig::default(), false),
+    ] {
+        let (mut client, mut server, _) = pair(deflating(), with_deflate(server_cfg));
+        let mut out = Vec::new();
+        let frame = server.send_prepared(&msg, &mut out).unwrap();
+        assert_eq!(frame.is_some(), expect_shared);
+        if let Some(frame) = &frame {
+            assert_eq!(frame[0] & 0x40, 0x40, "RSV1: compressed");
+            assert!(frame.len() < text.len() / 4, "compressed: {} bytes", frame.len());
+            shared.push(frame.clone());
+            client.feed(&out).unwrap();
+            client.feed(frame).unwrap();
+        } else {
+            client.feed(&out).unwrap();
+        }
+        assert_eq!(drain(&mut client), [Event::Text(text.clone().into())]);
+    }
+    // Two parameter sets, two compressions: each shared by the two servers that have it.
+    assert_eq!(shared[0].as_ptr(), shared[1].as_ptr());
+    assert_eq!(shared[2].as_ptr(), shared[3].as_ptr());
+    assert_ne!(shared[0].as_ptr(), shared[2].as_ptr());
+}

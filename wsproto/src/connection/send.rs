@@ -59,27 +59,33 @@ impl Connection {
         self.check_send_message()?;
         self.poll_transmit(out);
         if self.deflate.is_some() && compress != Compress::Never {
-            self.send_maybe_compressed(kind.into(), data, compress, out);
+            self.send_maybe_compressed(kind, data, compress, out);
         } else {
             self.encode_frame(kind.into(), true, 0, data, out);
         }
         Ok(())
     }
 
+    /// A whole message compressed (the caller checked that the codec compresses it), as one frame into `out`.
+    pub(super) fn encode_compressed(&mut self, kind: DataKind, data: &[u8], out: &mut Vec<u8>) {
+        let codec = self.deflate.as_mut().expect("deflate on");
+        let wire = codec.compress(data, true);
+        self.encode_frame(kind.into(), true, RSV1, &wire, out);
+        self.deflate.as_mut().expect("deflate on").put_scratch(wire);
+    }
+
     /// A message when permessage-deflate is on: compressed if `compress` and the codec say so.
     #[inline(never)]
-    fn send_maybe_compressed(&mut self, opcode: OpCode, data: &[u8], compress: Compress, out: &mut Vec<u8>) {
-        let compressed = match (&mut self.deflate, compress) {
-            (Some(codec), Compress::Auto) if codec.wants_to_compress(data.len()) => Some(codec.compress(data, true)),
-            (Some(codec), Compress::Always) if codec.can_compress() => Some(codec.compress(data, true)),
-            _ => None,
+    fn send_maybe_compressed(&mut self, kind: DataKind, data: &[u8], compress: Compress, out: &mut Vec<u8>) {
+        let compressed = match (&self.deflate, compress) {
+            (Some(codec), Compress::Auto) => codec.wants_to_compress(data.len()),
+            (Some(codec), Compress::Always) => codec.can_compress(),
+            _ => false,
         };
-        match compressed {
-            Some(wire) => {
-                self.encode_frame(opcode, true, RSV1, &wire, out);
-                self.deflate.as_mut().expect("compressed above").put_scratch(wire);
-            }
-            None => self.encode_frame(opcode, true, 0, data, out),
+        if compressed {
+            self.encode_compressed(kind, data, out);
+        } else {
+            self.encode_frame(kind.into(), true, 0, data, out);
         }
     }
 

@@ -97,6 +97,14 @@ impl Codec {
         self.send_bits >= 9
     }
 
+    /// What a message compresses to depends on nothing but this key when our compressor starts afresh for
+    /// every message (no context takeover on our side, RFC 7692 §7.1.1): the level and the window bits. Then
+    /// two connections with the same key send the same bytes for the same message. `None` with context
+    /// takeover.
+    pub(crate) fn stateless_key(&self) -> Option<(u32, u8)> {
+        self.send_reset.then_some((self.level, self.send_bits))
+    }
+
     /// Compresses one piece of a message with a sync flush; on the last piece removes the trailing
     /// `00 00 ff ff` (RFC 7692 §7.2.1) and, without context takeover, resets the compressor. The result is in
     /// the returned buffer; give it back with [`put_scratch`](Self::put_scratch).
