@@ -379,7 +379,7 @@ impl Connection {
 /// Memory accounting against [`Config::budget`].
 impl Connection {
     /// Squares the connection's draw on its budget with the memory it holds for the peer's traffic now (the
-    /// receive buffer and any inflated data). Growing past the floor while the budget is spent is an error
+    /// receive buffer, inflated data, and its permessage-deflate codecs while it holds them). Growing past the floor while the budget is spent is an error
     /// (the caller fails the connection with it). Costs one check when no budget is set.
     #[inline]
     fn account(&mut self) -> Result<(), ProtocolError> {
@@ -391,7 +391,9 @@ impl Connection {
 
     #[inline(never)]
     fn account_budget(&mut self) -> Result<(), ProtocolError> {
-        let held = self.recv.capacity() + self.message.as_ref().map_or(0, |m| m.held_bytes());
+        let held = self.recv.capacity()
+            + self.message.as_ref().map_or(0, |m| m.held_bytes())
+            + self.deflate.as_ref().map_or(0, |c| c.memory());
         let want = held.saturating_sub(self.config.budget_floor);
         let Some(budget) = &self.config.budget else { return Ok(()) };
         if want > self.charged {

@@ -17,6 +17,65 @@ use super::negotiate::{DeflateConfig, DeflateParams};
 /// The bytes every sync-flushed deflate block ends with, removed from each message (RFC 7692 §7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// Per-thread pools of compressors and decompressors at their initial state, by parameters. A codec that
+/// starts afresh for every message (no context takeover, RFC 7692 §7.1.1) is taken from the pool when a
+/// message begins and given back when it ends: an idle connection holds none (one costs up to ~300 KiB), and the
+/// next message on the thread, whichever connection's, reuses it instead of allocating and initialising one.
+#[cfg(feature = "deflate")]
+mod pool {
+    use core::cell::RefCell;
+
+    use flate2::{Compress, Compression, Decompress};
+
+    use crate::prelude::*;
+
+    /// Codecs kept per thread, per kind: enough for the messages a thread works on at once, bounded.
+    const KEEP: usize = 16;
+
+    std::thread_local! {
+        static COMPRESSORS: RefCell<Vec<((u32, u8), Compress)>> = const { RefCell::new(Vec::new()) };
+        static DECOMPRESSORS: RefCell<Vec<(u8, Decompress)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn compressor(level: u32, bits: u8) -> Compress {
+        let pooled = COMPRESSORS.with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().rposition(|(k, _)| *k == (level, bits))?;
+            Some(p.swap_remove(i).1)
+        });
+        pooled.unwrap_or_else(|| Compress::new_with_window_bits(Compression::new(level), false, bits))
+    }
+
+    pub(super) fn give_compressor(level: u32, bits: u8, mut c: Compress) {
+        c.reset();
+        COMPRESSORS.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(((level, bits), c));
+            }
+        });
+    }
+
+    pub(super) fn decompressor(bits: u8) -> Decompress {
+        let pooled = DECOMPRESSORS.with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().rposition(|(k, _)| *k == bits)?;
+            Some(p.swap_remove(i).1)
+        });
+        pooled.unwrap_or_else(|| Decompress::new_with_window_bits(false, bits))
+    }
+
+    pub(super) fn give_decompressor(bits: u8, mut d: Decompress) {
+        d.reset(false);
+        DECOMPRESSORS.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push((bits, d));
+            }
+        });
+    }
+}
+
 /// The peer's compressed data could not be inflated.
 #[derive(Debug)]
 pub(crate) enum InflateError {
@@ -111,8 +170,14 @@ impl Codec {
     pub(crate) fn compress(&mut self, data: &[u8], last: bool) -> Vec<u8> {
         let level = self.level;
         let bits = self.send_bits;
-        let c =
-            self.compressor.get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let reset = self.send_reset;
+        let c = self.compressor.get_or_insert_with(|| {
+            if reset {
+                pool::compressor(level, bits)
+            } else {
+                Compress::new_with_window_bits(Compression::new(level), false, bits)
+            }
+        });
         let mut out = core::mem::take(&mut self.scratch);
         out.clear();
         let mut consumed = 0usize;
@@ -138,7 +203,10 @@ impl Codec {
                 out.push(0x00);
             }
             if self.send_reset {
-                c.reset();
+                // Back to the pool (reset there) until the next message.
+                if let Some(c) = self.compressor.take() {
+                    pool::give_compressor(level, bits, c);
+                }
             }
         }
         out
@@ -162,7 +230,14 @@ impl Codec {
         }
         // Inflate with a window at least as large as the peer's (8 is not a valid zlib inflate window).
         let bits = self.recv_bits.max(9);
-        let d = self.decompressor.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let reset = self.recv_reset;
+        let d = self.decompressor.get_or_insert_with(|| {
+            if reset {
+                pool::decompressor(bits)
+            } else {
+                Decompress::new_with_window_bits(false, bits)
+            }
+        });
         let mut consumed = 0usize;
         loop {
             if out.len() >= cap {
@@ -209,13 +284,26 @@ impl Codec {
             self.inflate(&TAIL, out, cap)?;
         }
         // A BFINAL block may also end inside the tail: either way the next message starts a new stream.
-        if self.stream_ended || self.recv_reset {
-            self.stream_ended = false;
+        if self.recv_reset {
+            // Back to the pool (reset there) until the next message.
+            if let Some(d) = self.decompressor.take() {
+                pool::give_decompressor(self.recv_bits.max(9), d);
+            }
+        } else if self.stream_ended {
             if let Some(d) = &mut self.decompressor {
                 d.reset(false);
             }
         }
+        self.stream_ended = false;
         Ok(())
+    }
+
+    /// Bytes the codec holds now, estimated from zlib's documented needs (deflate: 2^(bits+2) for the window
+    /// and hash chains plus 128 KiB at memory level 8; inflate: 2^bits plus ~7 KiB), for the memory budget.
+    pub(crate) fn memory(&self) -> usize {
+        let deflate = self.compressor.as_ref().map_or(0, |_| (1 << (self.send_bits + 2)) + (128 << 10));
+        let inflate = self.decompressor.as_ref().map_or(0, |_| (1 << self.recv_bits.max(9)) + (7 << 10));
+        deflate + inflate + self.scratch.capacity()
     }
 }
 
@@ -243,6 +331,9 @@ impl Codec {
         match *self {}
     }
     pub(crate) fn finish_message(&mut self, _: &mut Vec<u8>, _: usize, _: bool) -> Result<(), InflateError> {
+        match *self {}
+    }
+    pub(crate) fn memory(&self) -> usize {
         match *self {}
     }
 }
