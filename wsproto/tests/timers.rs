@@ -178,6 +178,8 @@ fn a_missing_pong_fails_the_connection_without_a_close_frame() {
     assert!(transmit(&mut server).is_empty(), "an unresponsive peer gets no close frame");
     assert!(server.wants_transport_closed());
     assert_eq!(server.close_outcome().map(|o| o.code()), Some(CloseCode::ABNORMAL));
+    assert_eq!(server.poll_timeout(), Some(at(45)), "the close timeout bounds closing the transport");
+    server.handle_timeout(at(45));
     assert_eq!(server.poll_timeout(), None);
 }
 
@@ -206,7 +208,7 @@ fn a_client_stops_waiting_for_the_servers_transport_close() {
     p.exchange();
     assert!(matches!(p.client.close_outcome(), Some(CloseOutcome::Clean { initiated_locally: true, .. })));
     assert!(p.server.wants_transport_closed(), "the server closes at once");
-    assert_eq!(p.server.poll_timeout(), None);
+    assert_eq!(p.server.poll_timeout(), Some(at(5)), "and stops flushing to a peer that does not read by then");
     assert!(!p.client.wants_transport_closed(), "the client waits for the server's FIN");
     assert_eq!(p.client.poll_timeout(), Some(at(5)));
     p.run_until(at(5));

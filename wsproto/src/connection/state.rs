@@ -154,9 +154,9 @@ impl Lifecycle {
         self.eof
     }
 
-    /// A client gives up waiting for the server to close the transport.
+    /// The deadline for closing the transport passed: a client gives up waiting for the server to close it.
     pub(crate) fn expire_linger(&mut self) {
-        if matches!(self.state, State::Closed { .. }) {
+        if self.finished {
             self.linger_expired = true;
         }
     }

@@ -22,8 +22,9 @@ pub(super) struct Timers {
     keepalive: Option<Instant>,
     /// When the keepalive ping's pong is due.
     pong: Option<Instant>,
-    /// When the closing handshake must be done: the peer's close frame after ours, or (client) the server's
-    /// transport close after the exchange.
+    /// When the closing handshake must be done (the peer's close frame after ours), and, once the connection
+    /// has ended, when the transport must be closed: a client stops waiting for the server's close (§7.1.1),
+    /// and any driver stops flushing to a peer that does not read.
     close: Option<Instant>,
     /// When the data message being received must be complete.
     message: Option<Instant>,
@@ -65,18 +66,16 @@ impl Timers {
                 self.pong = None;
                 self.arm_close(config);
             }
-            State::Closed { .. } => {
+            State::Closed { .. } | State::Failed(_) => {
+                // The end: what is left is closing the transport. A client waits for the server to close it
+                // first (§7.1.1); either role gives up flushing its last frames to a peer that stopped reading.
+                // Both within the close timeout (counted from our close frame, if that came first).
+                let _ = role;
                 self.keepalive = None;
                 self.pong = None;
                 self.message = None;
-                if role == Role::Client {
-                    // §7.1.1: the server closes the transport first; the client waits for it, not forever.
-                    self.arm_close(config);
-                } else {
-                    self.close = None;
-                }
+                self.arm_close(config);
             }
-            State::Failed(_) => *self = Timers { now: self.now, ..Timers::default() },
         }
     }
 
@@ -107,8 +106,11 @@ impl Connection {
     ///   [`poll_transmit`](Self::poll_transmit)), and failure with [`Timeout::Pong`] (1006, nothing sent) if no
     ///   pong arrives within [`Keepalive::timeout`](crate::Keepalive);
     /// - after our close frame, failure with [`Timeout::Close`] (1006) if the peer's close does not arrive
-    ///   within [`Config::close_timeout`]; a client whose closing handshake is done stops waiting for the
-    ///   server to close the transport ([`wants_transport_closed`](Self::wants_transport_closed) turns true);
+    ///   within [`Config::close_timeout`]; once the connection has ended, the same timeout bounds closing the
+    ///   transport: a client whose closing handshake is done stops waiting for the server to close it
+    ///   ([`wants_transport_closed`](Self::wants_transport_closed) turns true), and a driver still flushing
+    ///   the last frames to a peer that does not read gives up when [`poll_timeout`](Self::poll_timeout)
+    ///   passes;
     /// - failure with [`Timeout::Message`] (close 1008) if a data message is not complete within
     ///   [`Config::message_timeout`] of its first frame.
     ///
