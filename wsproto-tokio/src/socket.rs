@@ -41,6 +41,9 @@ const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// Payloads at least this large are written from their own buffer (vectored I/O) instead of being copied
 /// into the write buffer, when the core says they go on the wire unchanged.
 const UNBUFFERED_MIN: usize = 16 * 1024;
+/// [`WebSocket::send`] leaves a message for the batch written when the connection next waits for input only
+/// while less than this waits to be written.
+pub(crate) const COALESCE_MAX: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -141,10 +144,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Sends a message and flushes it.
+    /// Sends a message: it is encoded at once (a caller error comes back here and leaves the connection
+    /// usable), and written before `send` returns, unless more input is already buffered: then it joins the
+    /// replies to that input and leaves with them in one write, when [`recv`](Self::recv) next has to wait
+    /// for input (or at [`flush`](Self::flush) or [`close`](Self::close), or once a large batch has
+    /// gathered). So `while let Some(m) = ws.recv().await { ws.send(m?).await? }` writes once per batch of
+    /// pipelined messages, while a lone message is written at once.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.feed(msg).await?;
-        self.flush().await
+        poll_fn(|cx| self.poll_send_flush(cx)).await
+    }
+
+    /// After a send: writes everything queued unless more input waits to be handled (see [`send`](Self::send)).
+    fn poll_send_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.conn.is_finished() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush_all(cx)
     }
 
     /// Queues a message without flushing (it goes out with the next flush, or when the connection would wait
@@ -595,6 +611,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         self.conn.poll_transmit(self.out.buf());
         self.poll_write_until_blocked(cx)
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Bytes written since the connection opened.
+    pub(crate) fn write_count(&self) -> u64 {
+        self.out.written()
     }
 
     pub(crate) fn is_done(&self) -> bool {
