@@ -27,10 +27,17 @@ SERVERS = ["tcp", "wsproto", "tungstenite", "fastwebsockets", "tokio-websockets"
 # Diagnostic servers, opt-in with --servers: the wsproto core without the adapter, wsproto-tokio's owned-message
 # API (recv + feed), and a minimal raw echo.
 EXTRA_SERVERS = ["wsproto-core", "wsproto-recv", "raw"]
+# wsproto-tokio's plain API (issue 12), opt-in with --servers: the `echo` example binary itself (recv + send, as
+# a user writes it), recv + send, Stream + Sink (`forward`), and split halves (a receiver task feeding a WsSender).
+PLAIN_SERVERS = ["echo-example", "wsproto-send", "wsproto-sink", "wsproto-split"]
+EXTRA_SERVERS += PLAIN_SERVERS
+# Servers that are not bench binaries: name -> path under target/release (they log to stderr, not their address).
+EXAMPLE_BINS = {"echo-example": os.path.join("examples", "echo")}
 PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
 SHORT = {"tcp": "tcp", "wsproto": "wsproto", "tungstenite": "tungstenite", "fastwebsockets": "fastws",
          "tokio-websockets": "tokio-ws", "wsproto-core": "ws-core", "wsproto-recv": "ws-recv",
-         "raw": "raw"}
+         "raw": "raw", "echo-example": "example", "wsproto-send": "ws-send", "wsproto-sink": "ws-sink",
+         "wsproto-split": "ws-split"}
 # (payload, connections, in flight per connection)
 CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (1024, 16, 64), (16384, 16, 2), (65536, 16, 2),
          (1 << 20, 4, 1)]
@@ -91,11 +98,28 @@ class Server:
         self.start()
 
     def start(self):
+        if self.name in EXAMPLE_BINS:
+            return self.start_example()
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(BIN, f"echo-{self.name}"),
                                       "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
         self.addr = self.proc.stdout.readline().strip()
         if not self.addr:
             raise SystemExit(f"echo-{self.name} did not start")
+
+    def start_example(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.addr = "127.0.0.1:%d" % s.getsockname()[1]
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(BIN, EXAMPLE_BINS[self.name]),
+                                      self.addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", int(self.addr.rsplit(":", 1)[1])), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"{self.name} did not start")
 
     def restart(self):
         self.stop()
