@@ -151,16 +151,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// gathered). So `while let Some(m) = ws.recv().await { ws.send(m?).await? }` writes once per batch of
     /// pipelined messages, while a lone message is written at once.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.feed(msg).await?;
-        poll_fn(|cx| self.poll_send_flush(cx)).await
-    }
-
-    /// After a send: writes everything queued unless more input waits to be handled (see [`send`](Self::send)).
-    fn poll_send_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.conn.is_finished() {
-            return Poll::Ready(Ok(()));
+        let msg = msg.into();
+        if self.write_pending() > self.config.write_high_water {
+            poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         }
-        self.poll_flush_all(cx)
+        self.queue(msg)?;
+        if self.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.conn.is_finished() {
+            // More input waits: this message leaves with the replies to it, before the connection waits.
+            return Ok(());
+        }
+        poll_fn(|cx| self.poll_flush_all(cx)).await
     }
 
     /// Queues a message without flushing (it goes out with the next flush, or when the connection would wait
