@@ -130,13 +130,11 @@ async fn wsproto_send_conn(tcp: TcpStream) {
     }
 }
 
-/// `Stream` + `Sink` as a user writes it: `StreamExt::split`, then `forward` the data messages.
+/// `Stream` + `Sink`, driven as the peers' rows are (as `StreamExt::forward` drives a sink). (`forward` through
+/// `StreamExt::split` writes the batch's last message apart: `SplitSink` holds it until the flush.)
 async fn wsproto_sink_conn(tcp: TcpStream) {
-    use futures_util::StreamExt;
     let Some(ws) = wsproto_accept(tcp).await else { return };
-    let (sink, stream) = StreamExt::split(ws);
-    let data = stream.filter(|m| std::future::ready(m.as_ref().map_or(true, |m| m.is_data())));
-    let _ = data.forward(sink).await;
+    echo_stream_sink(ws, wsproto_tokio::Message::is_data).await;
 }
 
 /// Split halves: this task receives and feeds the `WsSender`; the driver task owns the socket.

@@ -1,4 +1,4 @@
-//! Echo server on wsproto-tokio's plain API, `Stream` + `Sink`: `forward` (see `wsproto_bench::servers`):
+//! Echo server on wsproto-tokio's plain API, `Stream` + `Sink` (see `wsproto_bench::servers`):
 //! `echo-wsproto-sink [ADDR]` prints its bound address.
 
 fn main() {
