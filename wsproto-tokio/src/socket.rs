@@ -2,8 +2,10 @@
 //!
 //! The loop only moves bytes, events and deadlines: bytes read go to [`Connection::feed`], events come from
 //! [`Connection::poll_event`], commands encode into the write buffer, and [`Connection::poll_transmit`] adds
-//! what the core sends on its own. Writes are batched: messages queued with [`WebSocket::feed`] go out in one
-//! write when the socket would otherwise wait for input, which is what makes small-message echo fast.
+//! what the core sends on its own. Writes are batched ("cork while handling, uncork before waiting"): a
+//! message sent while more input is already buffered (or queued with [`WebSocket::feed`]) goes out with the
+//! others in one write when the connection would otherwise wait for input; a lone send is written at once.
+//! That is what makes small-message echo fast with the plain `recv` + `send` loop.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -43,7 +45,7 @@ const TRIM_AFTER: Duration = Duration::from_secs(1);
 const UNBUFFERED_MIN: usize = 16 * 1024;
 /// [`WebSocket::send`] leaves a message for the batch written when the connection next waits for input only
 /// while less than this waits to be written.
-pub(crate) const COALESCE_MAX: usize = 256 * 1024;
+const COALESCE_MAX: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

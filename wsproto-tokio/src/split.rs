@@ -22,10 +22,10 @@ use wsproto::{CloseCode, CloseFrame};
 
 use crate::error::Error;
 use crate::message::Message;
-use crate::socket::{WebSocket, COALESCE_MAX};
+use crate::socket::WebSocket;
 
 /// Messages received but not yet taken by the [`WsReceiver`].
-const RECV_QUEUE: usize = 32;
+const RECV_QUEUE: usize = 64;
 
 /// The sending half: a [`Sink<Message>`], and [`send`](Self::send) for use through a shared reference.
 /// Cloneable; messages from clones interleave whole, and all of them leave in the driver's next write.
@@ -278,8 +278,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
         }
         let inner = &mut *inner;
         let Some(ws) = inner.ws.as_mut() else { return Poll::Ready(()) };
-        // Events were handed to the receiver in this poll: it will run, and its replies join this batch.
-        let mut delivered = false;
         loop {
             let mut progress = false;
             let mut full = false;
@@ -313,7 +311,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
                                 this.receiver_open = false;
                             }
                             progress = true;
-                            delivered = true;
                         }
                         Poll::Ready(None) => {
                             this.recv_done = true;
@@ -327,9 +324,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
             if progress {
                 continue;
             }
-            // About to wait. Everything queued is written now (`poll_recv` wrote it already if it went on to
-            // read), unless the receiver, just handed events, is about to queue replies to them.
-            if !(full && delivered && ws.write_pending() < COALESCE_MAX) || this.recv_done {
+            // About to wait: everything queued is written now (`poll_recv` wrote it already if it went on to
+            // read). Not held for the replies the receiver may queue: it may be waiting for something else.
+            {
                 if let Err(e) = ws.poll_write_pending(cx) {
                     if this.write_error.is_none() && !this.recv_done {
                         this.write_error = Some(e);
