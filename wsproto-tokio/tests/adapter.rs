@@ -775,3 +775,22 @@ async fn split_sends_from_many_tasks_share_writes() {
     let writes = writes.load(std::sync::atomic::Ordering::SeqCst);
     assert!(writes <= 2, "{} messages from {TASKS} tasks took {writes} writes", TASKS * EACH);
 }
+
+#[tokio::test]
+async fn a_split_reply_is_written_while_the_receiver_awaits_something_else() {
+    let (mut client, server) = counted_pair().await;
+    let (tx, mut rx) = server.split();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    // The receiver answers the first of many buffered messages, then waits for something unrelated: its reply
+    // must not wait for it to come back for the rest.
+    let receiver = tokio::spawn(async move {
+        let m = rx.recv().await.unwrap().unwrap();
+        tx.send(m).await.unwrap();
+        release_rx.await.unwrap();
+        (tx, rx)
+    });
+    let msgs = pipeline(&mut client, 50).await;
+    expect_echoes(&mut client, &msgs[..1]).await;
+    release_tx.send(()).unwrap();
+    within("the receiver", receiver).await.unwrap();
+}
