@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, ProtocolError, Responder, Role};
 
-use crate::config::Config;
+use crate::config::{Config, Keepalive};
 use crate::error::{Error, TimeoutKind};
 use crate::message::Message;
 use crate::outq::OutQueue;
@@ -46,6 +46,13 @@ const UNBUFFERED_MIN: usize = 16 * 1024;
 /// [`WebSocket::send`] leaves a message for the batch written when the connection next waits for input only
 /// while less than this waits to be written.
 const COALESCE_MAX: usize = 256 * 1024;
+
+/// The part of [`Config`] a connection needs once open.
+struct Limits {
+    write_high_water: usize,
+    close_timeout: Duration,
+    keepalive: Option<Keepalive>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -72,7 +79,8 @@ pub struct WebSocket<S> {
 struct State<S> {
     io: S,
     conn: Connection,
-    config: Config,
+    /// The settings the driver uses after the handshake (the core keeps its own limits).
+    config: Limits,
     out: OutQueue,
     phase: Phase,
     /// The error that ended the connection, reported once.
@@ -112,7 +120,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let s = Box::new(State {
             io,
             conn,
-            config,
+            config: Limits {
+                write_high_water: config.write_high_water,
+                close_timeout: config.close_timeout,
+                keepalive: config.keepalive,
+            },
             out: OutQueue::default(),
             phase: Phase::Open,
             pending_error: None,
