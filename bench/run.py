@@ -446,6 +446,7 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
           [f"{SHORT[s]}/tcp" for s in args.servers if s != "tcp"]
     if "wsproto" in args.servers:
         hdr += [f"wsproto/{SHORT[p]}" for p in PEERS if p in args.servers]
+        hdr += [f"{SHORT[p]}/wsproto" for p in PLAIN_SERVERS if p in args.servers]  # the plain API vs recv_with
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
     med = {}
@@ -477,6 +478,9 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
                 for p in PEERS:
                     if p in args.servers:
                         row.append(fmt_ratio(ratio(med[(key, "wsproto")]["msgs_per_s"], med[(key, p)]["msgs_per_s"])))
+                for p in PLAIN_SERVERS:
+                    if p in args.servers:
+                        row.append(fmt_ratio(ratio(med[(key, p)]["msgs_per_s"], med[(key, "wsproto")]["msgs_per_s"])))
             L.append("| " + " | ".join(row) + " |")
     L.append("")
     L.append("## Server CPU per echoed message (µs, median) and CPU use")
@@ -489,6 +493,8 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
     L.append("")
     hdr = ["payload (C, P)", "kind"] + [SHORT[s] for s in args.servers] + ["generator CPU (µs/msg)"] + \
           [f"{SHORT[s]} CPU ratio to tcp" for s in args.servers if s != "tcp" and "tcp" in args.servers]
+    plain = [p for p in PLAIN_SERVERS if p in args.servers and "wsproto" in args.servers]
+    hdr += [f"{SHORT[p]} CPU ratio to wsproto" for p in plain]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
     for (size, conns, inflight) in cells:
@@ -511,6 +517,8 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
                 for s in args.servers:
                     if s != "tcp":
                         row.append(fmt_ratio(ratio(t, med[(key, s)]["server_us_per_msg"])))
+            for p in plain:
+                row.append(fmt_ratio(ratio(med[(key, "wsproto")]["server_us_per_msg"], med[(key, p)]["server_us_per_msg"])))
             L.append("| " + " | ".join(row) + " |")
 
     if dres or dmem:
