@@ -28,10 +28,17 @@ SERVERS = ["tcp", "wsproto", "tungstenite", "fastwebsockets", "tokio-websockets"
 # Diagnostic servers, opt-in with --servers: the wsproto core without the adapter, wsproto-tokio's owned-message
 # API (recv + feed), and a minimal raw echo.
 EXTRA_SERVERS = ["wsproto-core", "wsproto-recv", "raw"]
+# wsproto-tokio's plain API (issue 12), opt-in with --servers: the `echo` example binary itself (recv + send, as
+# a user writes it), recv + send, Stream + Sink (`forward`), and split halves (a receiver task feeding a WsSender).
+PLAIN_SERVERS = ["echo-example", "wsproto-send", "wsproto-sink", "wsproto-split"]
+EXTRA_SERVERS += PLAIN_SERVERS
+# Servers that are not bench binaries: name -> path under target/release (they log to stderr, not their address).
+EXAMPLE_BINS = {"echo-example": os.path.join("examples", "echo")}
 PEERS = ["tungstenite", "fastwebsockets", "tokio-websockets"]
 SHORT = {"tcp": "tcp", "wsproto": "wsproto", "tungstenite": "tungstenite", "fastwebsockets": "fastws",
          "tokio-websockets": "tokio-ws", "wsproto-core": "ws-core", "wsproto-recv": "ws-recv",
-         "raw": "raw"}
+         "raw": "raw", "echo-example": "example", "wsproto-send": "ws-send", "wsproto-sink": "ws-sink",
+         "wsproto-split": "ws-split"}
 # (payload, connections, in flight per connection)
 CELLS = [(16, 100, 8), (16, 16, 128), (1024, 100, 4), (1024, 16, 64), (16384, 16, 2), (65536, 16, 2),
          (1 << 20, 4, 1)]
@@ -92,11 +99,28 @@ class Server:
         self.start()
 
     def start(self):
+        if self.name in EXAMPLE_BINS:
+            return self.start_example()
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(BIN, f"echo-{self.name}"),
                                       "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
         self.addr = self.proc.stdout.readline().strip()
         if not self.addr:
             raise SystemExit(f"echo-{self.name} did not start")
+
+    def start_example(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.addr = "127.0.0.1:%d" % s.getsockname()[1]
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(BIN, EXAMPLE_BINS[self.name]),
+                                      self.addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", int(self.addr.rsplit(":", 1)[1])), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"{self.name} did not start")
 
     def restart(self):
         self.stop()
@@ -461,6 +485,7 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
           [f"{SHORT[s]}/tcp" for s in args.servers if s != "tcp"]
     if "wsproto" in args.servers:
         hdr += [f"wsproto/{SHORT[p]}" for p in PEERS if p in args.servers]
+        hdr += [f"{SHORT[p]}/wsproto" for p in PLAIN_SERVERS if p in args.servers]  # the plain API vs recv_with
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
     med = {}
@@ -495,6 +520,10 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
                     if p in args.servers:
                         row.append(fmt_ratio(ratio(med[(key, "wsproto")]["msgs_per_s"], med[(key, p)]["msgs_per_s"]))
                                    + undecided(results, key, "wsproto", p))
+                for p in PLAIN_SERVERS:
+                    if p in args.servers:
+                        row.append(fmt_ratio(ratio(med[(key, p)]["msgs_per_s"], med[(key, "wsproto")]["msgs_per_s"]))
+                                   + undecided(results, key, p, "wsproto"))
             L.append("| " + " | ".join(row) + " |")
     L.append("")
     L.append("## Server CPU per echoed message (µs, median) and CPU use")
@@ -507,6 +536,8 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
     L.append("")
     hdr = ["payload (C, P)", "kind"] + [SHORT[s] for s in args.servers] + ["generator CPU (µs/msg)"] + \
           [f"{SHORT[s]} CPU ratio to tcp" for s in args.servers if s != "tcp" and "tcp" in args.servers]
+    plain = [p for p in PLAIN_SERVERS if p in args.servers and "wsproto" in args.servers]
+    hdr += [f"{SHORT[p]} CPU ratio to wsproto" for p in plain]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "|".join(["---", "---"] + ["--:"] * (len(hdr) - 2)) + "|")
     for (size, conns, inflight) in cells:
@@ -529,6 +560,8 @@ def render(args, results, clients, memory, allocs, crit, started, dres=None, dme
                 for s in args.servers:
                     if s != "tcp":
                         row.append(fmt_ratio(ratio(t, med[(key, s)]["server_us_per_msg"])))
+            for p in plain:
+                row.append(fmt_ratio(ratio(med[(key, "wsproto")]["server_us_per_msg"], med[(key, p)]["server_us_per_msg"])))
             L.append("| " + " | ".join(row) + " |")
 
     if dres or dmem:

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release -q -p wsproto-bench
+cargo build --release -q -p wsproto-tokio --example echo  # the echo-example row
 if [[ " $* " != *" --no-criterion "* && " $* " != *" --deflate-only "* ]]; then
   cargo bench -q -p wsproto --bench mask --no-run
 fi

@@ -94,7 +94,17 @@ pub fn run(client: &str, opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<R
             _ => None,
         };
         mark(Mark::End);
-        Report { msgs, secs, gen_cpu, server_cpu, syscalls: 0, rx_bytes: 0, msg_wire_len: 0, deflate: None }
+        Report {
+            msgs,
+            secs,
+            gen_cpu,
+            server_cpu,
+            syscalls: 0,
+            rx_bytes: 0,
+            msg_wire_len: 0,
+            deflate: None,
+            latency_us: Vec::new(),
+        }
     });
     // Connections are dropped with the runtime.
     drop(rt);

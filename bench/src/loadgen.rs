@@ -89,6 +89,8 @@ pub struct Report {
     pub msg_wire_len: usize,
     /// The negotiated permessage-deflate parameters, if any.
     pub deflate: Option<DeflateParams>,
+    /// With one message in flight per connection: every round trip in the window (µs), sorted.
+    pub latency_us: Vec<u32>,
 }
 
 /// The window's start and end, for callers that measure something else over it (allocations).
@@ -168,6 +170,8 @@ struct Conn {
     rsv1: bool,
     zbuf: Vec<u8>,
     inflater: Option<Decompress>,
+    /// One message in flight: when its last byte was sent.
+    sent_at: Option<Instant>,
 }
 
 struct Engine<'a> {
@@ -182,6 +186,9 @@ struct Engine<'a> {
     /// Deflate mode: the server resets its compressor after each message; the inflated echo.
     server_reset: bool,
     inflated: Vec<u8>,
+    /// In the measurement window: round trips are recorded (one message in flight per connection).
+    recording: bool,
+    latency_us: Vec<u32>,
 }
 
 fn errno() -> io::Error {
@@ -397,8 +404,7 @@ impl Engine<'_> {
         c.zbuf.clear();
         c.msg_off = 0;
         c.msg_started = false;
-        self.total += 1;
-        c.owed += self.msg_len;
+        self.echoed(c);
         Ok(())
     }
 
@@ -443,8 +449,7 @@ impl Engine<'_> {
             }
             c.msg_off = 0;
             c.msg_started = false;
-            self.total += 1;
-            c.owed += self.msg_len;
+            self.echoed(c);
         }
         Ok(Some(hl + len))
     }
@@ -485,9 +490,18 @@ impl Engine<'_> {
         }
         c.msg_off = 0;
         c.msg_started = false;
+        self.echoed(c);
+        Ok(())
+    }
+
+    /// A whole echo arrived: count it, owe the next message, and with one message in flight per connection
+    /// record its round trip (from the end of its send).
+    fn echoed(&mut self, c: &mut Conn) {
         self.total += 1;
         c.owed += self.msg_len;
-        Ok(())
+        if let (true, Some(t)) = (self.recording, c.sent_at.take()) {
+            self.latency_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        }
     }
 
     fn write(&mut self, ep: i32, idx: usize, c: &mut Conn) -> Result<(), String> {
@@ -508,6 +522,9 @@ impl Engine<'_> {
             let r = r as usize;
             c.owed -= r;
             c.pos = (c.pos + r) % self.msg_len;
+            if c.owed == 0 && self.opts.inflight == 1 {
+                c.sent_at = Some(Instant::now());
+            }
             if r < len {
                 break;
             }
@@ -580,6 +597,7 @@ pub fn run(opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<Report, String>
             zbuf: Vec::new(),
             // A 15-bit window inflates whatever window the server uses.
             inflater: params.map(|_| Decompress::new(false)),
+            sent_at: None,
         });
     }
     // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
@@ -605,6 +623,8 @@ pub fn run(opts: &Options, mark: &mut dyn FnMut(Mark)) -> Result<Report, String>
         rx_bytes: 0,
         server_reset: params.is_some_and(|p| p.server_no_context_takeover),
         inflated: Vec::with_capacity(opts.size + 64),
+        recording: false,
+        latency_us: Vec::with_capacity(if opts.inflight == 1 { 1 << 20 } else { 0 }),
     };
     let result = event_loop(&mut eng, ep, &mut conns, mark).map(|mut r| {
         r.msg_wire_len = msg_len;
@@ -649,6 +669,8 @@ fn event_loop(eng: &mut Engine<'_>, ep: i32, conns: &mut [Conn], mark: &mut dyn 
             srv0 = opts.server_pid.and_then(proc_cpu);
             sys0 = eng.syscalls;
             rx0 = eng.rx_bytes;
+            eng.recording = true;
+            eng.latency_us.clear();
         }
         if in_window && (now >= end || eng.total - msgs0 >= opts.max_msgs) {
             let secs = t0.elapsed().as_secs_f64();
@@ -667,6 +689,11 @@ fn event_loop(eng: &mut Engine<'_>, ep: i32, conns: &mut [Conn], mark: &mut dyn 
                 rx_bytes: eng.rx_bytes - rx0,
                 msg_wire_len: 0,
                 deflate: None,
+                latency_us: {
+                    let mut l = std::mem::take(&mut eng.latency_us);
+                    l.sort_unstable();
+                    l
+                },
             });
         }
         if eng.total != last_total {

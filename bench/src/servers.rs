@@ -33,8 +33,19 @@ use wsproto::internal::mask::apply_mask;
 use crate::wire;
 
 /// The servers, by command-line name.
-pub const NAMES: [&str; 8] =
-    ["wsproto", "tungstenite", "fastwebsockets", "tokio-websockets", "tcp", "raw", "wsproto-core", "wsproto-recv"];
+pub const NAMES: [&str; 11] = [
+    "wsproto",
+    "tungstenite",
+    "fastwebsockets",
+    "tokio-websockets",
+    "tcp",
+    "raw",
+    "wsproto-core",
+    "wsproto-recv",
+    "wsproto-send",
+    "wsproto-sink",
+    "wsproto-split",
+];
 
 /// Serves `name` on `listener` until the runtime stops.
 pub async fn serve(name: &str, listener: TcpListener) -> io::Result<()> {
@@ -50,6 +61,9 @@ pub async fn serve(name: &str, listener: TcpListener) -> io::Result<()> {
             "tcp" => tokio::spawn(tcp_conn(tcp)),
             "raw" => tokio::spawn(raw_conn(tcp)),
             "wsproto-core" => tokio::spawn(wsproto_core_conn(tcp)),
+            "wsproto-send" => tokio::spawn(wsproto_send_conn(tcp)),
+            "wsproto-sink" => tokio::spawn(wsproto_sink_conn(tcp)),
+            "wsproto-split" => tokio::spawn(wsproto_split_conn(tcp)),
             other => return Err(io::Error::other(format!("unknown server {other:?}"))),
         };
     }
@@ -103,6 +117,34 @@ async fn wsproto_recv_conn(tcp: TcpStream) {
     let Some(mut ws) = wsproto_accept(tcp).await else { return };
     while let Some(Ok(m)) = ws.recv().await {
         if m.is_data() && ws.feed(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The plain API as a user writes it: `recv` + `send`.
+async fn wsproto_send_conn(tcp: TcpStream) {
+    let Some(mut ws) = wsproto_accept(tcp).await else { return };
+    while let Some(Ok(m)) = ws.recv().await {
+        if m.is_data() && ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// `Stream` + `Sink`, driven as the peers' rows are (as `StreamExt::forward` drives a sink). (`forward` through
+/// `StreamExt::split` writes the batch's last message apart: `SplitSink` holds it until the flush.)
+async fn wsproto_sink_conn(tcp: TcpStream) {
+    let Some(ws) = wsproto_accept(tcp).await else { return };
+    echo_stream_sink(ws, wsproto_tokio::Message::is_data).await;
+}
+
+/// Split halves: this task receives and feeds the `WsSender`; the driver task owns the socket.
+async fn wsproto_split_conn(tcp: TcpStream) {
+    let Some(ws) = wsproto_accept(tcp).await else { return };
+    let (tx, mut rx) = ws.split();
+    while let Some(Ok(m)) = rx.recv().await {
+        if m.is_data() && tx.send(m).await.is_err() {
             break;
         }
     }

@@ -63,7 +63,10 @@ setTimeout(() => s.close(), 2000);
 </html>
 "#;
 
-#[tokio::main]
+// One thread serves every connection in turn. (The multi-thread scheduler confined to one core, as in the
+// benchmark, serves some connections again and again while others wait in its global queue: at 1,000
+// connections its p99 round trip was 140 ms against 33 ms on one thread, with the same code.)
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = common::parse_args(USAGE, &[&["--cert", "--key"], common::LIMIT_OPTIONS].concat(), 1);
     let listener = common::bind(args.positional_or(0, "127.0.0.1:8080"), common::tls_acceptor(&args)).await;

@@ -8,9 +8,12 @@
 //!   and its WebSocket share one port).
 //! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (rustls; pass your own
 //!   `ClientConfig` to trust a self-signed certificate), or [`client_handshake`] over any stream.
-//! - [`WebSocket`]: `recv`, `send`, `feed` + `flush` (batched writes), `close`; `Stream` + `Sink`;
+//! - [`WebSocket`]: `recv`, `send`, `feed` + `flush`, `close`; `Stream` + `Sink`. Writes are coalesced: replies
+//!   sent while more input is buffered leave together in one write before the connection waits for input,
+//!   and a lone send is written at once, so the plain `recv` + `send` loop below batches pipelined messages;
 //!   [`WebSocket::recv_with`] handles every buffered message borrowed in place and replies in the same batch;
-//!   [`WebSocket::split`] into halves for different tasks, with no lock around the socket.
+//!   [`WebSocket::split`] into halves for different tasks (the [`WsSender`] is a `Sink<Message>`; sends from
+//!   any number of tasks leave in the driver's next write).
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
 //!
 //! ```no_run

@@ -25,6 +25,8 @@ pub(crate) struct OutQueue {
     payload_pos: usize,
     /// Bytes waiting in `payloads`.
     payload_len: usize,
+    /// Bytes written so far, in all.
+    written: u64,
 }
 
 impl OutQueue {
@@ -57,6 +59,11 @@ impl OutQueue {
         if self.pending() == 0 {
             self.buf = Vec::new();
         }
+    }
+
+    /// Bytes written so far, in all.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
     }
 
     /// Bytes waiting to be written.
@@ -110,6 +117,7 @@ impl OutQueue {
 
     /// Marks `n` bytes as written, in queue order.
     fn advance(&mut self, mut n: usize) {
+        self.written += n as u64;
         while n > 0 {
             let buf_end = self.payloads.front().map_or(self.buf.len(), |(at, _)| *at);
             if self.pos < buf_end {

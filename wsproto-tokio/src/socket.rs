@@ -2,8 +2,10 @@
 //!
 //! The loop only moves bytes, events and deadlines: bytes read go to [`Connection::feed`], events come from
 //! [`Connection::poll_event`], commands encode into the write buffer, and [`Connection::poll_transmit`] adds
-//! what the core sends on its own. Writes are batched: messages queued with [`WebSocket::feed`] go out in one
-//! write when the socket would otherwise wait for input, which is what makes small-message echo fast.
+//! what the core sends on its own. Writes are batched ("cork while handling, uncork before waiting"): a
+//! message sent while more input is already buffered (or queued with [`WebSocket::feed`]) goes out with the
+//! others in one write when the connection would otherwise wait for input; a lone send is written at once.
+//! That is what makes small-message echo fast with the plain `recv` + `send` loop.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -20,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, ProtocolError, Responder, Role};
 
-use crate::config::Config;
+use crate::config::{Config, Keepalive};
 use crate::error::{Error, TimeoutKind};
 use crate::message::Message;
 use crate::outq::OutQueue;
@@ -41,6 +43,16 @@ const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// Payloads at least this large are written from their own buffer (vectored I/O) instead of being copied
 /// into the write buffer, when the core says they go on the wire unchanged.
 const UNBUFFERED_MIN: usize = 16 * 1024;
+/// [`WebSocket::send`] leaves a message for the batch written when the connection next waits for input only
+/// while less than this waits to be written.
+const COALESCE_MAX: usize = 256 * 1024;
+
+/// The part of [`Config`] a connection needs once open.
+struct Limits {
+    write_high_water: usize,
+    close_timeout: Duration,
+    keepalive: Option<Keepalive>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -58,9 +70,17 @@ enum Phase {
 /// [`feed`](Self::feed) + [`flush`](Self::flush) (or as a [`Sink`]), close with [`close`](Self::close).
 /// [`split`](Self::split) gives a sender and a receiver for different tasks.
 pub struct WebSocket<S> {
+    /// Boxed: the connection's future (whichever way it is written, which may hold the socket's place more
+    /// than once) holds a pointer, not the state.
+    s: Box<State<S>>,
+}
+
+/// The state of a [`WebSocket`].
+struct State<S> {
     io: S,
     conn: Connection,
-    config: Config,
+    /// The settings the driver uses after the handshake (the core keeps its own limits).
+    config: Limits,
     out: OutQueue,
     phase: Phase,
     /// The error that ended the connection, reported once.
@@ -86,9 +106,9 @@ pub struct WebSocket<S> {
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("role", &self.conn.role())
-            .field("phase", &self.phase)
-            .field("write_pending", &self.out.pending())
+            .field("role", &self.s.conn.role())
+            .field("phase", &self.s.phase)
+            .field("write_pending", &self.s.out.pending())
             .finish()
     }
 }
@@ -97,10 +117,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Wraps a stream whose handshake is done, driving `conn` (from the core's handshake).
     pub fn from_connection(io: S, conn: Connection, config: Config) -> Self {
         let keepalive = config.keepalive.map(|k| Box::pin(sleep(k.interval)));
-        WebSocket {
+        let s = Box::new(State {
             io,
             conn,
-            config,
+            config: Limits {
+                write_high_water: config.write_high_water,
+                close_timeout: config.close_timeout,
+                keepalive: config.keepalive,
+            },
             out: OutQueue::default(),
             phase: Phase::Open,
             pending_error: None,
@@ -112,27 +136,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             grew: false,
             trim: None,
             deferred: Vec::new(),
-        }
+        });
+        WebSocket { s }
     }
 
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
-        &self.io
+        &self.s.io
     }
 
     /// The protocol state machine (for inspection).
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        &self.s.conn
     }
 
     /// How the connection ended, once it has.
     pub fn close_outcome(&self) -> Option<&CloseOutcome> {
-        self.conn.close_outcome()
+        self.s.conn.close_outcome()
     }
 
     /// Bytes waiting to be written.
     pub fn write_pending(&self) -> usize {
-        self.out.pending()
+        self.s.out.pending()
     }
 
     /// The next message; `None` once the connection is closed (after the peer's close was returned as
@@ -141,10 +166,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Sends a message and flushes it.
+    /// Sends a message: it is encoded at once (a caller error comes back here and leaves the connection
+    /// usable), and written before `send` returns, unless more input is already buffered: then it joins the
+    /// replies to that input and leaves with them in one write, when [`recv`](Self::recv) next has to wait
+    /// for input (or at [`flush`](Self::flush) or [`close`](Self::close), or once a large batch has
+    /// gathered). So `while let Some(m) = ws.recv().await { ws.send(m?).await? }` writes once per batch of
+    /// pipelined messages, while a lone message is written at once.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.feed(msg).await?;
-        self.flush().await
+        let msg = msg.into();
+        if self.write_pending() > self.s.config.write_high_water {
+            poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        }
+        self.queue(msg)?;
+        if self.s.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.s.conn.is_finished() {
+            // More input waits: this message leaves with the replies to it, before the connection waits.
+            return Ok(());
+        }
+        poll_fn(|cx| self.poll_flush_all(cx)).await
     }
 
     /// Queues a message without flushing (it goes out with the next flush, or when the connection would wait
@@ -162,8 +200,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Closes: sends a close frame with `code` and `reason`, then reads (discarding messages) until the peer's
     /// close arrives or the close timeout passes, and closes the transport. Returns how it ended.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
-        if !self.conn.is_closing() && self.phase == Phase::Open {
-            self.conn.close(code, reason, self.out.buf())?;
+        if !self.s.conn.is_closing() && self.s.phase == Phase::Open {
+            self.s.conn.close(code, reason, self.s.out.buf())?;
         }
         self.finish().await
     }
@@ -178,41 +216,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Some(Err(e)) => return Err(e),
             }
         }
-        Ok(self.conn.close_outcome().cloned().unwrap_or(CloseOutcome::Abnormal))
+        Ok(self.s.conn.close_outcome().cloned().unwrap_or(CloseOutcome::Abnormal))
     }
 
     fn arm_close_deadline(&mut self) {
-        if self.close_deadline.is_none() {
-            self.close_deadline = Some(Box::pin(sleep(self.config.close_timeout)));
+        if self.s.close_deadline.is_none() {
+            self.s.close_deadline = Some(Box::pin(sleep(self.s.config.close_timeout)));
         }
     }
 
     /// Encodes a message into the write buffer (a caller error leaves the connection usable).
     fn queue(&mut self, msg: Message) -> Result<(), Error> {
-        if self.phase != Phase::Open {
+        if self.s.phase != Phase::Open {
             return Err(Error::ConnectionClosed);
         }
-        let out = self.out.buf();
+        let out = self.s.out.buf();
         let r = match &msg {
             Message::Binary(b) if b.len() >= UNBUFFERED_MIN => self
+                .s
                 .conn
                 .send_zero_copy(DataKind::Binary, b, out)
                 .map(|e| (e == Encoded::HeaderOnly).then(|| b.clone())),
             Message::Text(t) if t.len() >= UNBUFFERED_MIN => self
+                .s
                 .conn
                 .send_zero_copy(DataKind::Text, t.as_bytes(), out)
                 .map(|e| (e == Encoded::HeaderOnly).then(|| t.clone().into_bytes())),
-            Message::Text(t) => self.conn.send_text(t, out).map(|()| None),
-            Message::Binary(b) => self.conn.send_binary(b, out).map(|()| None),
-            Message::Ping(p) => self.conn.send_ping(p, out).map(|()| None),
-            Message::Pong(p) => self.conn.send_pong(p, out).map(|()| None),
-            Message::Fragment(f) => self.conn.send_fragment(f.kind, &f.data, f.last, out).map(|()| None),
-            Message::Close(Some(c)) => self.conn.close(c.code_or_no_status(), &c.reason, out).map(|()| None),
-            Message::Close(None) => self.conn.close_without_code(out).map(|()| None),
+            Message::Text(t) => self.s.conn.send_text(t, out).map(|()| None),
+            Message::Binary(b) => self.s.conn.send_binary(b, out).map(|()| None),
+            Message::Ping(p) => self.s.conn.send_ping(p, out).map(|()| None),
+            Message::Pong(p) => self.s.conn.send_pong(p, out).map(|()| None),
+            Message::Fragment(f) => self.s.conn.send_fragment(f.kind, &f.data, f.last, out).map(|()| None),
+            Message::Close(Some(c)) => self.s.conn.close(c.code_or_no_status(), &c.reason, out).map(|()| None),
+            Message::Close(None) => self.s.conn.close_without_code(out).map(|()| None),
         };
         let r = r.map(|payload| {
             if let Some(p) = payload {
-                self.out.push_payload(p);
+                self.s.out.push_payload(p);
             }
         });
         if matches!(msg, Message::Close(_)) && r.is_ok() {
@@ -229,10 +269,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Ready to queue another message: the write buffer is under the high-water mark (writing to get there).
     pub fn poll_ready_to_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.phase != Phase::Open {
+        if self.s.phase != Phase::Open {
             return Poll::Ready(Err(Error::ConnectionClosed));
         }
-        while self.write_pending() > self.config.write_high_water {
+        while self.write_pending() > self.s.config.write_high_water {
             ready!(self.poll_write_some(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -240,17 +280,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Writes all queued bytes (including the core's automatic frames).
     pub fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.conn.poll_transmit(self.out.buf());
+        self.s.conn.poll_transmit(self.s.out.buf());
         while self.write_pending() > 0 {
             ready!(self.poll_write_some(cx))?;
         }
-        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        ready!(Pin::new(&mut self.s.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
 
     /// One write of queued bytes. `Ready(Ok)` means progress was made or nothing was pending.
     fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        ready!(self.out.poll_write(&mut self.io, cx))?;
+        ready!(self.s.out.poll_write(&mut self.s.io, cx))?;
         Poll::Ready(Ok(()))
     }
 
@@ -271,46 +311,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         // the frame anyway). Everything else goes through a stack buffer, so that an idle connection keeps
         // no read buffer.
         // While reads come in large pieces (bulk transfer), every read goes straight into the core's buffer too.
-        let awaiting = self.conn.awaiting_payload();
+        let awaiting = self.s.conn.awaiting_payload();
         let want = if awaiting >= DIRECT_READ_MIN as u64 {
             // Room is reserved for what the peer has sent so far (at least a chunk), not for what its header
             // announced: the reservation doubles as data really arrives. Sized by the announcement alone, a
             // 14-byte header reserved 4 MiB, and a few hundred such peers exhausted a server's address space.
-            let sent = self.conn.buffered_len().max(READ_CHUNK);
+            let sent = self.s.conn.buffered_len().max(READ_CHUNK);
             usize::try_from(awaiting).unwrap_or(usize::MAX).min(DIRECT_READ_MAX).min(sent)
-        } else if self.bulk || self.grew {
+        } else if self.s.bulk || self.s.grew {
             // The buffer grew for large traffic and is kept until a quiet second passes (`trim`): read into it
             // directly rather than through the stack and a copy, and in large pieces, so that several large
             // messages can arrive (and their replies leave) per system call: up to four times the last read, so
             // the room held for a peer stays within a small multiple of what it actually sent.
-            (4 * self.last_read).clamp(READ_CHUNK, BULK_READ)
+            (4 * self.s.last_read).clamp(READ_CHUNK, BULK_READ)
         } else {
             0
         };
         if want > 0 {
-            if let Some(mut buf) = self.conn.read_buf(want) {
-                self.grew = true;
-                let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf))?;
+            if let Some(mut buf) = self.s.conn.read_buf(want) {
+                self.s.grew = true;
+                let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.s.io), cx, &mut buf))?;
                 if n == 0 {
-                    self.conn.feed_eof();
+                    self.s.conn.feed_eof();
                 }
                 self.note_read(n);
                 return Poll::Ready(Ok(n));
             }
         }
         let mut storage = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let room = if self.conn.is_finished() { READ_CHUNK } else { self.conn.recv_capacity().min(READ_CHUNK) };
+        let room = if self.s.conn.is_finished() { READ_CHUNK } else { self.s.conn.recv_capacity().min(READ_CHUNK) };
         if room == 0 {
             // Cannot happen while events are drained before reading; never mistake it for end of stream.
             return Poll::Ready(Err(io::Error::other("wsproto receive buffer full")));
         }
         let mut rb = ReadBuf::uninit(&mut storage[..room]);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+        ready!(Pin::new(&mut self.s.io).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();
         if n == 0 {
-            self.conn.feed_eof();
+            self.s.conn.feed_eof();
         } else {
-            self.conn.feed(rb.filled()).expect("read at most recv_capacity bytes");
+            self.s.conn.feed(rb.filled()).expect("read at most recv_capacity bytes");
         }
         self.note_read(n);
         Poll::Ready(Ok(n))
@@ -318,21 +358,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Tracks whether reads are large (bulk transfer).
     fn note_read(&mut self, n: usize) {
-        self.bulk = n >= DIRECT_READ_MIN;
-        self.last_read = n;
+        self.s.bulk = n >= DIRECT_READ_MIN;
+        self.s.last_read = n;
     }
 
     /// Spare room in the receive buffer plus the write buffer's capacity: memory the connection holds for
     /// traffic to come. (Part of a receive buffer's allocation may be accounted to messages handed out.)
     pub fn buffer_capacity(&self) -> usize {
-        self.conn.recv_buffer_capacity() + self.out.capacity()
+        self.s.conn.recv_buffer_capacity() + self.s.out.capacity()
     }
 
     /// Drives the closing phases: `Ready(true)` while messages flow, `Ready(false)` once the transport is closed
     /// (the error that ended the connection, if any, is in `pending_error`, to be reported once).
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         loop {
-            match self.phase {
+            match self.s.phase {
                 Phase::Open => return Poll::Ready(true),
                 Phase::Done => return Poll::Ready(false),
                 Phase::Finishing => ready!(self.poll_finishing(cx)),
@@ -344,19 +384,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
             if !ready!(self.poll_open(cx)) {
-                return Poll::Ready(self.pending_error.take().map(Err));
+                return Poll::Ready(self.s.pending_error.take().map(Err));
             }
-            match self.conn.poll_event() {
+            match self.s.conn.poll_event() {
                 Ok(Some(ev)) => {
                     if matches!(ev, wsproto::Event::Pong(_)) {
-                        self.awaiting_pong = false;
+                        self.s.awaiting_pong = false;
                     }
                     self.reset_keepalive();
                     return Poll::Ready(Some(Ok(Message::from_event(ev))));
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.pending_error = Some(Error::Protocol(e));
+                    self.s.pending_error = Some(Error::Protocol(e));
                 }
             }
             if let Err(e) = ready!(self.poll_io(cx)) {
@@ -405,13 +445,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     {
         loop {
             if !ready!(self.poll_open(cx)) {
-                return Poll::Ready(self.pending_error.take().map(Err));
+                return Poll::Ready(self.s.pending_error.take().map(Err));
             }
-            let high_water = self.config.write_high_water;
-            let was_closing = self.conn.is_closing();
+            let high_water = self.s.config.write_high_water;
+            let was_closing = self.s.conn.is_closing();
             let mut pong = false;
-            let deferred = &mut self.deferred;
-            let handled = self.conn.poll_batch(self.out.buf(), |event, tx| {
+            let deferred = &mut self.s.deferred;
+            let handled = self.s.conn.poll_batch(self.s.out.buf(), |event, tx| {
                 pong |= matches!(event, EventRef::Pong(_));
                 handler(event, &mut Replies { tx, deferred });
                 if tx.buffered() > high_water {
@@ -420,14 +460,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     ControlFlow::Continue(())
                 }
             });
-            for (at, payload) in self.deferred.drain(..) {
-                self.out.push_payload_at(at, payload);
+            for (at, payload) in self.s.deferred.drain(..) {
+                self.s.out.push_payload_at(at, payload);
             }
-            if !was_closing && self.conn.is_closing() {
+            if !was_closing && self.s.conn.is_closing() {
                 self.arm_close_deadline();
             }
             if pong {
-                self.awaiting_pong = false;
+                self.s.awaiting_pong = false;
             }
             match handled {
                 Ok(0) => {}
@@ -435,7 +475,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.reset_keepalive();
                     return Poll::Ready(Some(Ok(n)));
                 }
-                Err(e) => self.pending_error = Some(Error::Protocol(e)),
+                Err(e) => self.s.pending_error = Some(Error::Protocol(e)),
             }
             if let Err(e) = ready!(self.poll_io(cx)) {
                 return Poll::Ready(Some(Err(e)));
@@ -446,15 +486,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Progress when no event is ready: notes the end of the connection, flushes what is queued (one write for
     /// a whole batch of replies), applies backpressure, and reads. `Ready(Ok)`: poll for events again.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.conn.is_finished() {
-            self.phase = Phase::Finishing;
+        if self.s.conn.is_finished() {
+            self.s.phase = Phase::Finishing;
             return Poll::Ready(Ok(()));
         }
-        self.conn.poll_transmit(self.out.buf());
+        self.s.conn.poll_transmit(self.s.out.buf());
         if let Err(e) = self.poll_write_until_blocked(cx) {
             return Poll::Ready(Err(self.fail_io(e)));
         }
-        if self.write_pending() > self.config.write_high_water {
+        if self.write_pending() > self.s.config.write_high_water {
             // Backpressure: the peer does not read; stop reading until it does (the waker is set).
             return self.poll_timers(cx);
         }
@@ -462,8 +502,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail_io(Error::Io(e)))),
             Poll::Pending => {
-                if self.trim.is_none() && (self.grew || self.out.capacity() > TRIM_ABOVE) {
-                    self.trim = Some(Box::pin(sleep(TRIM_AFTER)));
+                if self.s.trim.is_none() && (self.s.grew || self.s.out.capacity() > TRIM_ABOVE) {
+                    self.s.trim = Some(Box::pin(sleep(TRIM_AFTER)));
                 }
                 self.poll_timers(cx)
             }
@@ -471,7 +511,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn fail_io(&mut self, e: Error) -> Error {
-        self.phase = Phase::Done;
+        self.s.phase = Phase::Done;
         self.abandon();
         e
     }
@@ -479,43 +519,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The transport is given up on: tell the core, and let it record the outcome (1006 unless it already
     /// ended) by draining its events.
     fn abandon(&mut self) {
-        self.conn.feed_eof();
-        while let Ok(Some(_)) = self.conn.poll_event() {}
+        self.s.conn.feed_eof();
+        while let Ok(Some(_)) = self.s.conn.poll_event() {}
     }
 
     /// Checks the deadlines; `Pending` if none passed (their wakers are registered).
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if let Some(t) = &mut self.trim {
+        if let Some(t) = &mut self.s.trim {
             if t.as_mut().poll(cx).is_ready() {
                 // Quiet for a while: give large buffers back (empty ones only; a busy connection that
                 // happens to be caught here just grows them again).
-                self.trim = None;
-                self.grew = false;
-                self.conn.release_recv_buffer();
-                self.out.release();
+                self.s.trim = None;
+                self.s.grew = false;
+                self.s.conn.release_recv_buffer();
+                self.s.out.release();
             }
         }
-        if let Some(d) = &mut self.close_deadline {
+        if let Some(d) = &mut self.s.close_deadline {
             if d.as_mut().poll(cx).is_ready() {
                 // The peer never answered our close: give up on it (RFC 6455 §7.1.1) and close the transport.
-                self.close_deadline = None;
+                self.s.close_deadline = None;
                 self.abandon();
-                self.pending_error = None;
-                self.phase = Phase::Finishing;
+                self.s.pending_error = None;
+                self.s.phase = Phase::Finishing;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
         }
-        if let (Some(k), Some(ka)) = (&mut self.keepalive, self.config.keepalive) {
+        if let (Some(k), Some(ka)) = (&mut self.s.keepalive, self.s.config.keepalive) {
             if k.as_mut().poll(cx).is_ready() {
-                if self.awaiting_pong {
-                    self.keepalive = None;
+                if self.s.awaiting_pong {
+                    self.s.keepalive = None;
                     self.abandon();
-                    self.phase = Phase::Done;
+                    self.s.phase = Phase::Done;
                     return Poll::Ready(Err(Error::Timeout(TimeoutKind::Keepalive)));
                 }
-                if self.conn.send_ping(b"keepalive", self.out.buf()).is_ok() {
-                    self.awaiting_pong = true;
+                if self.s.conn.send_ping(b"keepalive", self.s.out.buf()).is_ok() {
+                    self.s.awaiting_pong = true;
                 }
                 k.as_mut().reset(Instant::now() + ka.timeout);
                 cx.waker().wake_by_ref();
@@ -525,8 +565,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn reset_keepalive(&mut self) {
-        if let (Some(k), Some(ka)) = (&mut self.keepalive, self.config.keepalive) {
-            if !self.awaiting_pong {
+        if let (Some(k), Some(ka)) = (&mut self.s.keepalive, self.s.config.keepalive) {
+            if !self.s.awaiting_pong {
                 k.as_mut().reset(Instant::now() + ka.interval);
             }
         }
@@ -535,18 +575,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Flushes the last frames and closes the transport as RFC 6455 §7.1.1 says: the server (or either side
     /// after a failure) closes at once; a client waits for the server's FIN, up to the close timeout.
     fn poll_finishing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.conn.poll_transmit(self.out.buf());
+        self.s.conn.poll_transmit(self.s.out.buf());
         while self.write_pending() > 0 {
             match self.poll_write_some(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => {
-                    self.phase = Phase::Done;
+                    self.s.phase = Phase::Done;
                     return Poll::Ready(());
                 }
                 Poll::Pending => return self.poll_close_deadline_or_pending(cx),
             }
         }
-        if !self.conn.wants_transport_closed() {
+        if !self.s.conn.wants_transport_closed() {
             // Client after a clean close: wait for the server to close TCP.
             self.arm_close_deadline();
             loop {
@@ -557,18 +597,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
         }
-        let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-        self.phase = Phase::Done;
-        self.close_deadline = None;
+        let _ = ready!(Pin::new(&mut self.s.io).poll_shutdown(cx));
+        self.s.phase = Phase::Done;
+        self.s.close_deadline = None;
         Poll::Ready(())
     }
 
     fn poll_close_deadline_or_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.arm_close_deadline();
-        let d = self.close_deadline.as_mut().expect("armed");
+        let d = self.s.close_deadline.as_mut().expect("armed");
         if d.as_mut().poll(cx).is_ready() {
-            self.phase = Phase::Done;
-            self.close_deadline = None;
+            self.s.phase = Phase::Done;
+            self.s.close_deadline = None;
             return Poll::Ready(());
         }
         Poll::Pending
@@ -589,21 +629,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn below_high_water(&self) -> bool {
-        self.write_pending() <= self.config.write_high_water
+        self.write_pending() <= self.s.config.write_high_water
     }
 
     pub(crate) fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        self.conn.poll_transmit(self.out.buf());
+        self.s.conn.poll_transmit(self.s.out.buf());
         self.poll_write_until_blocked(cx)
     }
 
+    pub(crate) fn is_open(&self) -> bool {
+        self.s.phase == Phase::Open
+    }
+
+    /// Bytes written since the connection opened.
+    pub(crate) fn write_count(&self) -> u64 {
+        self.s.out.written()
+    }
+
     pub(crate) fn is_done(&self) -> bool {
-        self.phase == Phase::Done
+        self.s.phase == Phase::Done
     }
 
     /// Whether the connection failed because the peer broke the protocol.
     pub fn protocol_error(&self) -> Option<&ProtocolError> {
-        match self.conn.state() {
+        match self.s.conn.state() {
             wsproto::State::Failed(e) if *e != ProtocolError::UnexpectedEof => Some(e),
             _ => None,
         }
@@ -611,12 +660,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// This end's role.
     pub fn role(&self) -> Role {
-        self.conn.role()
+        self.s.conn.role()
     }
 
     /// The close timeout in force.
     pub fn close_timeout(&self) -> Duration {
-        self.config.close_timeout
+        self.s.config.close_timeout
     }
 }
 
@@ -646,8 +695,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     /// Sends a close frame (1000) if none was sent, and flushes. Read on to see the peer's close.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
-        if this.phase == Phase::Open && !this.conn.is_closing() {
-            this.conn.close(CloseCode::NORMAL, "", this.out.buf())?;
+        if this.s.phase == Phase::Open && !this.s.conn.is_closing() {
+            this.s.conn.close(CloseCode::NORMAL, "", this.s.out.buf())?;
             this.arm_close_deadline();
         }
         this.poll_flush_all(cx)

@@ -6,7 +6,11 @@
 //! - a peer that vanishes without a close: an error and a 1006 outcome, no hang;
 //! - keepalive: answered pings keep the connection; unanswered ones end it;
 //! - the close handshake timeout, and the client's wait for the server's TCP close (RFC 6455 §7.1.1);
-//! - pongs still go out from a split connection whose receiver is not read.
+//! - pongs still go out from a split connection whose receiver is not read;
+//! - write coalescing, counted in write calls (no timing): pipelined messages echoed with `recv` + `send`, or
+//!   through split halves with `forward`, leave in a few writes; a lone send is written before `send` returns;
+//!   a reply held for the batch is written before the connection waits for input; sends from many tasks share
+//!   the driver's writes.
 
 mod common;
 
@@ -558,4 +562,235 @@ async fn large_buffers_are_kept_while_busy_and_freed_after_a_quiet_second() {
     // And the connection still works.
     client.send(Message::Text("after".into())).await.unwrap();
     assert_eq!(within("a message", server.recv()).await.unwrap().unwrap(), Message::Text("after".into()));
+}
+
+/// A stream that counts the write calls that wrote bytes (`poll_write` and `poll_write_vectored`): how many
+/// system calls a socket would have seen.
+struct Counted {
+    io: DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Counted {
+    fn writes(&self) -> usize {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self, r: &std::task::Poll<std::io::Result<usize>>) {
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if *n > 0) {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.count(&r);
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.count(&r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A client and a server whose writes are counted (from after the handshake).
+async fn counted_pair() -> (Ws, WebSocket<Counted>) {
+    let (c, s) = duplex(1 << 20);
+    let s = Counted { io: s, writes: Default::default() };
+    let accept = async {
+        match accept_with(s, Config::default(), |_| Ok(Accept::default())).await.unwrap() {
+            Accepted::WebSocket(ws, _) => ws,
+            _ => unreachable!("an upgrade"),
+        }
+    };
+    let connect =
+        async { client_handshake(c, ClientRequest::new("localhost", "/"), Config::default()).await.unwrap().0 };
+    let (client, server) = within("the handshake", async { tokio::join!(connect, accept) }).await;
+    server.get_ref().writes.store(0, std::sync::atomic::Ordering::SeqCst);
+    (client, server)
+}
+
+/// `n` binary messages of 16 bytes, queued and written by the client in one write.
+async fn pipeline(client: &mut Ws, n: usize) -> Vec<Message> {
+    let msgs: Vec<Message> = (0..n).map(|i| Message::binary(vec![i as u8; 16])).collect();
+    for m in &msgs {
+        client.feed(m.clone()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    msgs
+}
+
+async fn expect_echoes(client: &mut Ws, want: &[Message]) {
+    for (i, m) in want.iter().enumerate() {
+        assert_eq!(&within("an echo", next_data(client)).await.unwrap().unwrap(), m, "echo {i}");
+    }
+}
+
+#[tokio::test]
+async fn pipelined_messages_echoed_with_recv_and_send_leave_in_a_few_writes() {
+    const N: usize = 200;
+    let (mut client, mut server) = counted_pair().await;
+    let msgs = pipeline(&mut client, N).await;
+    for _ in 0..N {
+        let m = within("a message", server.recv()).await.unwrap().unwrap();
+        server.send(m).await.unwrap();
+    }
+    // All N arrived in one read: the replies went out together, the last send writing the batch.
+    assert_eq!(server.write_pending(), 0, "everything written once the input was handled");
+    let writes = server.get_ref().writes();
+    assert!(writes <= 2, "{N} echoes took {writes} writes");
+    expect_echoes(&mut client, &msgs).await;
+}
+
+#[tokio::test]
+async fn a_lone_send_is_written_before_send_returns() {
+    let (mut client, mut server) = counted_pair().await;
+    for i in 0..3 {
+        server.send(format!("lone {i}")).await.unwrap();
+        assert_eq!(server.get_ref().writes(), i + 1, "one write per lone send, done when send returns");
+        assert_eq!(server.write_pending(), 0);
+        assert_eq!(
+            within("the message", next_data(&mut client)).await.unwrap().unwrap(),
+            Message::text(format!("lone {i}"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reply_held_for_the_batch_is_written_before_the_connection_waits() {
+    let (mut client, mut server) = counted_pair().await;
+    let msgs = pipeline(&mut client, 2).await;
+    let m = server.recv().await.unwrap().unwrap();
+    server.send(m).await.unwrap();
+    // More input is buffered (the second message): the reply waits for the batch.
+    assert_eq!(server.get_ref().writes(), 0);
+    assert!(server.write_pending() > 0);
+    // The second message is handled without a reply; the next recv has nothing buffered and must wait for
+    // input: before it waits, the held reply is written.
+    assert_eq!(server.recv().await.unwrap().unwrap(), msgs[1]);
+    std::future::poll_fn(|cx| {
+        assert!(server.poll_recv(cx).is_pending(), "no more input");
+        std::task::Poll::Ready(())
+    })
+    .await;
+    assert_eq!(server.get_ref().writes(), 1);
+    assert_eq!(server.write_pending(), 0);
+    expect_echoes(&mut client, &msgs[..1]).await;
+    // flush() writes at once too.
+    let msgs = pipeline(&mut client, 2).await;
+    let m = server.recv().await.unwrap().unwrap();
+    server.send(m).await.unwrap();
+    assert_eq!(server.get_ref().writes(), 1);
+    server.flush().await.unwrap();
+    assert_eq!(server.get_ref().writes(), 2);
+    expect_echoes(&mut client, &msgs[..1]).await;
+}
+
+#[tokio::test]
+async fn split_halves_echo_with_forward_in_a_few_writes() {
+    use futures_util::StreamExt;
+    const N: usize = 200;
+    let (mut client, server) = counted_pair().await;
+    let writes = server.get_ref().writes.clone();
+    let (tx, rx) = server.split();
+    // The receiver's data messages forwarded into the sender (a Sink<Message>).
+    let echo = tokio::spawn(rx.filter(|m| std::future::ready(m.as_ref().map_or(true, |m| m.is_data()))).forward(tx));
+    let msgs = pipeline(&mut client, N).await;
+    expect_echoes(&mut client, &msgs).await;
+    let writes = writes.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(writes <= N / 10, "{N} echoes took {writes} writes");
+    // The client's close reaches the server, whose reply ends the forward (the receiver's stream ends).
+    let outcome = within("the close", client.close(CloseCode::NORMAL, "")).await.unwrap();
+    assert_eq!(outcome.code(), CloseCode::NORMAL);
+    let _ = within("the forward", echo).await.unwrap();
+}
+
+#[tokio::test]
+async fn split_sends_from_many_tasks_share_writes() {
+    const TASKS: usize = 8;
+    const EACH: usize = 25;
+    let (mut client, server) = counted_pair().await;
+    let writes = server.get_ref().writes.clone();
+    let (tx, _rx) = server.split();
+    // All tasks queue before the driver runs (one thread): their messages leave in one write.
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    tx.send(format!("{t}:{i}")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    tx.flush().await.unwrap();
+    let mut got = 0;
+    while got < TASKS * EACH {
+        within("a message", next_data(&mut client)).await.unwrap().unwrap();
+        got += 1;
+    }
+    let writes = writes.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(writes <= 2, "{} messages from {TASKS} tasks took {writes} writes", TASKS * EACH);
+}
+
+#[tokio::test]
+async fn a_split_reply_is_written_while_the_receiver_awaits_something_else() {
+    let (mut client, server) = counted_pair().await;
+    let (tx, mut rx) = server.split();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    // The receiver answers the first of many buffered messages, then waits for something unrelated: its reply
+    // must not wait for it to come back for the rest.
+    let receiver = tokio::spawn(async move {
+        let m = rx.recv().await.unwrap().unwrap();
+        tx.send(m).await.unwrap();
+        release_rx.await.unwrap();
+        (tx, rx)
+    });
+    let msgs = pipeline(&mut client, 50).await;
+    expect_echoes(&mut client, &msgs[..1]).await;
+    release_tx.send(()).unwrap();
+    within("the receiver", receiver).await.unwrap();
 }

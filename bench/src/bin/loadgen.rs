@@ -10,7 +10,8 @@
 //! (use `--kind json` for a compressible corpus) and inflates the echoes. It adds tx_wire_bytes_per_msg,
 //! rx_wire_bytes_per_msg, ratio_c2s and ratio_s2c (wire bytes / payload bytes) and the negotiated `deflate`.
 //! Output fields: msgs, secs, msgs_per_s, mb_per_s (payload MB/s one way), server_cpu and gen_cpu (fraction
-//! of one core over the window), server_us_per_msg, gen_us_per_msg, gen_syscalls_per_msg; `error` on failure
+//! of one core over the window), server_us_per_msg, gen_us_per_msg, gen_syscalls_per_msg; with `--inflight 1`
+//! also p50_us, p99_us and max_us (round trips, from the end of each send to its whole echo); `error` on failure
 //! (exit 1).
 
 use wsproto_bench::loadgen::{deflate_offer, run, Options};
@@ -65,6 +66,11 @@ fn main() {
                 .num("ratio_s2c", r.rx_bytes as f64 / msgs / opts.size.max(1) as f64);
             if let Some(p) = r.deflate {
                 j = j.str("deflate_params", &p.response_header());
+            }
+            if !r.latency_us.is_empty() {
+                // --inflight 1: round-trip percentiles over the window.
+                let at = |q: f64| r.latency_us[((r.latency_us.len() - 1) as f64 * q) as usize] as u64;
+                j = j.int("p50_us", at(0.5)).int("p99_us", at(0.99)).int("max_us", at(1.0));
             }
             if let Some(s) = r.server_cpu {
                 j = j.num("server_cpu", s / r.secs).num("server_us_per_msg", s * 1e6 / msgs);

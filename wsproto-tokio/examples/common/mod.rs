@@ -289,11 +289,14 @@ where
         tokio::spawn(async move {
             let stream: Stream = match tls {
                 None => Box::new(tcp),
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => Box::new(s),
-                    Ok(Err(e)) => return log(format_args!("{peer} TLS handshake failed: {e}")),
-                    Err(_) => return log(format_args!("{peer} TLS handshake timed out")),
-                },
+                // Boxed, as the WebSocket handshake below: the task keeps no room for a finished handshake.
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(tcp))).await {
+                        Ok(Ok(s)) => Box::new(s),
+                        Ok(Err(e)) => return log(format_args!("{peer} TLS handshake failed: {e}")),
+                        Err(_) => return log(format_args!("{peer} TLS handshake timed out")),
+                    }
+                }
             };
             handle(stream, peer, &site, &config).await;
         });
@@ -314,7 +317,7 @@ where
             Err(Reject::new(404, "Not Found\n"))
         }
     };
-    match accept_with(stream, config.clone(), hook).await {
+    match Box::pin(accept_with(stream, config.clone(), hook)).await {
         Ok(Accepted::Http(http)) => {
             let (method, path) = (http.request.method.clone(), http.request.target.clone());
             let only = http.request.path();
