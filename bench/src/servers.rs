@@ -154,7 +154,8 @@ async fn wsproto_core_conn(mut tcp: TcpStream) {
     use std::ops::ControlFlow;
     use wsproto::handshake::{Accept, Incoming, ServerHandshake};
     use wsproto::EventRef;
-    let Ok(mut hs) = ServerHandshake::new(wsproto::Config::default()) else { return };
+    let config = wsproto::Config::default().with_deflate(Some(wsproto::DeflateConfig::default()));
+    let Ok(mut hs) = ServerHandshake::new(config) else { return };
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
     let req = loop {

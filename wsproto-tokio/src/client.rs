@@ -160,7 +160,7 @@ where
     loop {
         match hs.poll_response() {
             Ok(Some(ClientOutcome::Accepted { connection, negotiated, response })) => {
-                return Ok((WebSocket::from_connection(stream, connection, config), response, negotiated));
+                return Ok((WebSocket::with_clock(stream, connection, config, clock), response, negotiated));
             }
             Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
             Ok(Some(other)) => {

@@ -1,30 +1,22 @@
-//! The adapter's settings: the core's limits plus buffering and deadlines.
+//! The adapter's settings: the core's limits and deadlines, plus buffering.
 
 use std::time::Duration;
 
-/// Keepalive: send a ping every `interval` of silence from the peer; fail if no pong within `timeout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keepalive {
-    /// How long the peer may stay silent before we ping.
-    pub interval: Duration,
-    /// How long we wait for the pong.
-    pub timeout: Duration,
-}
+pub use wsproto::Keepalive;
 
 /// Settings for one connection.
+///
+/// The protocol's limits and deadlines (handshake, close, keepalive, message) are the core's
+/// ([`wsproto::Config`], in [`protocol`](Self::protocol)); the builder methods here set the common ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// The protocol core's limits (frame, message, handshake sizes…).
+    /// The protocol core's limits and deadlines (frame, message, handshake sizes; handshake, close,
+    /// keepalive and message timeouts; the memory budget).
     pub protocol: wsproto::Config,
     /// Sending waits (and the connection stops reading) while more than this many bytes wait to be written.
     /// Default 1 MiB. A peer that never reads cannot make us buffer much more than this.
     pub write_high_water: usize,
-    /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP
-    /// after the close exchange (RFC 6455 §7.1.1). Default 5 s.
-    pub close_timeout: Duration,
-    /// Optional keepalive pings. Default off.
-    pub keepalive: Option<Keepalive>,
     /// Set `TCP_NODELAY` on TCP streams the adapter opens. Default true.
     pub nodelay: bool,
 }
@@ -37,23 +29,28 @@ impl Default for Config {
             protocol: wsproto::Config::default()
                 .with_deflate(cfg!(feature = "deflate").then(wsproto::DeflateConfig::default)),
             write_high_water: 1 << 20,
-            close_timeout: Duration::from_secs(5),
-            keepalive: None,
             nodelay: true,
         }
     }
 }
 
 impl Config {
-    /// Sets the core's limits.
+    /// Sets the core's limits and deadlines.
     pub fn protocol(mut self, p: wsproto::Config) -> Self {
         self.protocol = p;
         self
     }
 
-    /// Enables keepalive pings.
+    /// Keepalive pings ([`wsproto::Config::keepalive`]; default a ping after 30 s of silence, answered
+    /// within 20 s).
     pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.keepalive = Some(Keepalive { interval, timeout });
+        self.protocol.keepalive = Some(Keepalive::new(interval, timeout));
+        self
+    }
+
+    /// No keepalive pings.
+    pub fn no_keepalive(mut self) -> Self {
+        self.protocol.keepalive = None;
         self
     }
 
@@ -64,9 +61,9 @@ impl Config {
         self
     }
 
-    /// Sets the close deadline.
+    /// Sets the close deadline ([`wsproto::Config::close_timeout`], default 5 s).
     pub fn close_timeout(mut self, t: Duration) -> Self {
-        self.close_timeout = t;
+        self.protocol.close_timeout = t;
         self
     }
 

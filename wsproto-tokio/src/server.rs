@@ -144,7 +144,7 @@ where
                 let conn = hs.accept(&req, accept, &mut out)?;
                 stream.write_all(&out).await?;
                 stream.flush().await?;
-                Ok(Accepted::WebSocket(WebSocket::from_connection(stream, conn, config), Box::new(req)))
+                Ok(Accepted::WebSocket(WebSocket::with_clock(stream, conn, config, clock), Box::new(req)))
             }
             Err(reject) => {
                 let mut out = Vec::new();

@@ -1,8 +1,9 @@
 //! [`WebSocket`]: the driver loop around a [`wsproto::Connection`] over any `AsyncRead + AsyncWrite`.
 //!
 //! The loop only moves bytes, events and deadlines: bytes read go to [`Connection::feed`], events come from
-//! [`Connection::poll_event`], commands encode into the write buffer, and [`Connection::poll_transmit`] adds
-//! what the core sends on its own. Writes are batched ("cork while handling, uncork before waiting"): a
+//! [`Connection::poll_event`], commands encode into the write buffer, [`Connection::poll_transmit`] adds
+//! what the core sends on its own, and the core's deadlines (keepalive, close, message) are one sleep until
+//! [`Connection::poll_timeout`], with the time given to [`Connection::handle_timeout`] at every wake-up. Writes are batched ("cork while handling, uncork before waiting"): a
 //! message sent while more input is already buffered (or queued with [`WebSocket::feed`]) goes out with the
 //! others in one write when the connection would otherwise wait for input; a lone send is written at once.
 //! That is what makes small-message echo fast with the plain `recv` + `send` loop.
@@ -19,13 +20,16 @@ use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{sleep, Instant, Sleep};
-use wsproto::{CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, ProtocolError, Responder, Role};
+use tokio::time::{sleep, sleep_until, Sleep};
+use wsproto::{
+    CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, ProtocolError, Responder, Role, Timeout,
+};
 
-use crate::config::{Config, Keepalive};
+use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::message::Message;
 use crate::outq::OutQueue;
+use crate::time::Clock;
 
 /// Bytes read from the socket per call (on the stack, so idle connections hold no read buffer).
 const READ_CHUNK: usize = 64 * 1024;
@@ -47,11 +51,9 @@ const UNBUFFERED_MIN: usize = 16 * 1024;
 /// while less than this waits to be written.
 const COALESCE_MAX: usize = 256 * 1024;
 
-/// The part of [`Config`] a connection needs once open.
+/// The part of [`Config`] a connection needs once open (the core keeps its own limits and deadlines).
 struct Limits {
     write_high_water: usize,
-    close_timeout: Duration,
-    keepalive: Option<Keepalive>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,10 +87,10 @@ struct State<S> {
     phase: Phase,
     /// The error that ended the connection, reported once.
     pending_error: Option<Error>,
-    /// Deadline while finishing (client waiting for the server's FIN) or after we sent close.
-    close_deadline: Option<Pin<Box<Sleep>>>,
-    keepalive: Option<Pin<Box<Sleep>>>,
-    awaiting_pong: bool,
+    /// The clock the core is told the time by.
+    clock: Clock,
+    /// The sleep until the core's next deadline ([`Connection::poll_timeout`]), and that deadline.
+    timer: Option<(Pin<Box<Sleep>>, wsproto::Instant)>,
     /// The last read was large: read the next one straight into the core's buffer.
     bulk: bool,
     /// Bytes the last read brought (sizes the next bulk read: what the peer really sends, not what it claims).
@@ -115,22 +117,25 @@ impl<S> std::fmt::Debug for WebSocket<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Wraps a stream whose handshake is done, driving `conn` (from the core's handshake).
+    ///
+    /// The connection's deadlines (its [`wsproto::Config`]: keepalive, close and message timeouts) run from
+    /// now on the adapter's clock.
     pub fn from_connection(io: S, conn: Connection, config: Config) -> Self {
-        let keepalive = config.keepalive.map(|k| Box::pin(sleep(k.interval)));
+        Self::with_clock(io, conn, config, Clock::start())
+    }
+
+    /// [`from_connection`](Self::from_connection) for a connection whose handshake ran on `clock`.
+    pub(crate) fn with_clock(io: S, mut conn: Connection, config: Config, clock: Clock) -> Self {
+        conn.handle_timeout(clock.now());
         let s = Box::new(State {
             io,
             conn,
-            config: Limits {
-                write_high_water: config.write_high_water,
-                close_timeout: config.close_timeout,
-                keepalive: config.keepalive,
-            },
+            clock,
+            config: Limits { write_high_water: config.write_high_water },
             out: OutQueue::default(),
             phase: Phase::Open,
             pending_error: None,
-            close_deadline: None,
-            keepalive,
-            awaiting_pong: false,
+            timer: None,
             bulk: false,
             last_read: 0,
             grew: false,
@@ -201,6 +206,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// close arrives or the close timeout passes, and closes the transport. Returns how it ended.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
         if !self.s.conn.is_closing() && self.s.phase == Phase::Open {
+            // The close deadline counts from now.
+            self.s.conn.handle_timeout(self.s.clock.now());
             self.s.conn.close(code, reason, self.s.out.buf())?;
         }
         self.finish().await
@@ -208,7 +215,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Waits for the end of the closing handshake (discarding messages) and the transport close.
     async fn finish(&mut self) -> Result<CloseOutcome, Error> {
-        self.arm_close_deadline();
         loop {
             match self.recv().await {
                 Some(Ok(_)) => {}
@@ -219,16 +225,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(self.s.conn.close_outcome().cloned().unwrap_or(CloseOutcome::Abnormal))
     }
 
-    fn arm_close_deadline(&mut self) {
-        if self.s.close_deadline.is_none() {
-            self.s.close_deadline = Some(Box::pin(sleep(self.s.config.close_timeout)));
-        }
-    }
-
     /// Encodes a message into the write buffer (a caller error leaves the connection usable).
     fn queue(&mut self, msg: Message) -> Result<(), Error> {
         if self.s.phase != Phase::Open {
             return Err(Error::ConnectionClosed);
+        }
+        if matches!(msg, Message::Close(_)) {
+            // The close deadline counts from now.
+            self.s.conn.handle_timeout(self.s.clock.now());
         }
         let out = self.s.out.buf();
         let r = match &msg {
@@ -255,9 +259,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.s.out.push_payload(p);
             }
         });
-        if matches!(msg, Message::Close(_)) && r.is_ok() {
-            self.arm_close_deadline();
-        }
         r.map_err(Error::Send)
     }
 
@@ -327,6 +328,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         } else {
             0
         };
+        // A wake-up: the core learns the time before it gets the bytes (its deadlines count from it).
+        self.s.conn.handle_timeout(self.s.clock.now());
         if want > 0 {
             if let Some(mut buf) = self.s.conn.read_buf(want) {
                 self.s.grew = true;
@@ -387,17 +390,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Poll::Ready(self.s.pending_error.take().map(Err));
             }
             match self.s.conn.poll_event() {
-                Ok(Some(ev)) => {
-                    if matches!(ev, wsproto::Event::Pong(_)) {
-                        self.s.awaiting_pong = false;
-                    }
-                    self.reset_keepalive();
-                    return Poll::Ready(Some(Ok(Message::from_event(ev))));
-                }
+                Ok(Some(ev)) => return Poll::Ready(Some(Ok(Message::from_event(ev)))),
                 Ok(None) => {}
-                Err(e) => {
-                    self.s.pending_error = Some(Error::Protocol(e));
-                }
+                Err(e) => self.s.pending_error = error_of(e),
             }
             if let Err(e) = ready!(self.poll_io(cx)) {
                 return Poll::Ready(Some(Err(e)));
@@ -448,11 +443,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Poll::Ready(self.s.pending_error.take().map(Err));
             }
             let high_water = self.s.config.write_high_water;
-            let was_closing = self.s.conn.is_closing();
-            let mut pong = false;
             let deferred = &mut self.s.deferred;
             let handled = self.s.conn.poll_batch(self.s.out.buf(), |event, tx| {
-                pong |= matches!(event, EventRef::Pong(_));
                 handler(event, &mut Replies { tx, deferred });
                 if tx.buffered() > high_water {
                     ControlFlow::Break(())
@@ -463,19 +455,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             for (at, payload) in self.s.deferred.drain(..) {
                 self.s.out.push_payload_at(at, payload);
             }
-            if !was_closing && self.s.conn.is_closing() {
-                self.arm_close_deadline();
-            }
-            if pong {
-                self.s.awaiting_pong = false;
-            }
             match handled {
                 Ok(0) => {}
-                Ok(n) => {
-                    self.reset_keepalive();
-                    return Poll::Ready(Some(Ok(n)));
-                }
-                Err(e) => self.s.pending_error = Some(Error::Protocol(e)),
+                Ok(n) => return Poll::Ready(Some(Ok(n))),
+                Err(e) => self.s.pending_error = error_of(e),
             }
             if let Err(e) = ready!(self.poll_io(cx)) {
                 return Poll::Ready(Some(Err(e)));
@@ -535,41 +518,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.s.out.release();
             }
         }
-        if let Some(d) = &mut self.s.close_deadline {
-            if d.as_mut().poll(cx).is_ready() {
-                // The peer never answered our close: give up on it (RFC 6455 §7.1.1) and close the transport.
-                self.s.close_deadline = None;
-                self.abandon();
-                self.s.pending_error = None;
-                self.s.phase = Phase::Finishing;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-        }
-        if let (Some(k), Some(ka)) = (&mut self.s.keepalive, self.s.config.keepalive) {
-            if k.as_mut().poll(cx).is_ready() {
-                if self.s.awaiting_pong {
-                    self.s.keepalive = None;
-                    self.abandon();
-                    self.s.phase = Phase::Done;
-                    return Poll::Ready(Err(Error::Timeout(TimeoutKind::Keepalive)));
-                }
-                if self.s.conn.send_ping(b"keepalive", self.s.out.buf()).is_ok() {
-                    self.s.awaiting_pong = true;
-                }
-                k.as_mut().reset(Instant::now() + ka.timeout);
-                cx.waker().wake_by_ref();
-            }
+        let fired = self.poll_core_deadline(cx).is_ready();
+        if fired || self.s.conn.has_pending_transmit() || self.s.conn.is_finished() {
+            // A ping to send, or a failure to report (from this deadline, or from the time given with the last
+            // read): go round the loop again.
+            cx.waker().wake_by_ref();
         }
         Poll::Pending
     }
 
-    fn reset_keepalive(&mut self) {
-        if let (Some(k), Some(ka)) = (&mut self.s.keepalive, self.s.config.keepalive) {
-            if !self.s.awaiting_pong {
-                k.as_mut().reset(Instant::now() + ka.interval);
+    /// Sleeps until the core's next deadline; when it passes, tells the core the time (`Ready`).
+    fn poll_core_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.s.conn.poll_timeout() else {
+            self.s.timer = None;
+            return Poll::Pending;
+        };
+        match &mut self.s.timer {
+            Some((sleep, at)) if *at == deadline => {
+                ready!(sleep.as_mut().poll(cx));
+            }
+            timer => {
+                let mut sleep = Box::pin(sleep_until(self.s.clock.at(deadline)));
+                let fired = sleep.as_mut().poll(cx).is_ready();
+                *timer = Some((sleep, deadline));
+                if !fired {
+                    return Poll::Pending;
+                }
             }
         }
+        self.s.timer = None;
+        self.s.conn.handle_timeout(self.s.clock.now());
+        Poll::Ready(())
     }
 
     /// Flushes the last frames and closes the transport as RFC 6455 §7.1.1 says: the server (or either side
@@ -587,8 +566,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         }
         if !self.s.conn.wants_transport_closed() {
-            // Client after a clean close: wait for the server to close TCP.
-            self.arm_close_deadline();
+            // Client after a clean close: wait for the server to close TCP (the core's deadline bounds it).
             loop {
                 match self.poll_fill(cx) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => break,
@@ -599,16 +577,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
         let _ = ready!(Pin::new(&mut self.s.io).poll_shutdown(cx));
         self.s.phase = Phase::Done;
-        self.s.close_deadline = None;
         Poll::Ready(())
     }
 
+    /// While finishing, the core's deadline (the close timeout) bounds the wait: once it passes, the
+    /// transport is given up on.
     fn poll_close_deadline_or_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.arm_close_deadline();
-        let d = self.s.close_deadline.as_mut().expect("armed");
-        if d.as_mut().poll(cx).is_ready() {
+        let _ = self.poll_core_deadline(cx);
+        if self.s.conn.poll_timeout().is_none() {
+            // The deadline passed (here, or with the time given at the last read).
             self.s.phase = Phase::Done;
-            self.s.close_deadline = None;
             return Poll::Ready(());
         }
         Poll::Pending
@@ -663,9 +641,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.s.conn.role()
     }
 
-    /// The close timeout in force.
+    /// The close timeout in force ([`wsproto::Config::close_timeout`]).
     pub fn close_timeout(&self) -> Duration {
-        self.s.config.close_timeout
+        self.s.conn.config().close_timeout
     }
 }
 
@@ -696,10 +674,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.s.phase == Phase::Open && !this.s.conn.is_closing() {
+            this.s.conn.handle_timeout(this.s.clock.now());
             this.s.conn.close(CloseCode::NORMAL, "", this.s.out.buf())?;
-            this.arm_close_deadline();
         }
         this.poll_flush_all(cx)
+    }
+}
+
+/// The error the adapter reports for the one that failed the connection: a missed pong is a keepalive timeout;
+/// a close frame never answered ends the connection without an error (its outcome says 1006), as a peer that
+/// closes the transport does.
+fn error_of(e: ProtocolError) -> Option<Error> {
+    match e {
+        ProtocolError::Timeout(Timeout::Pong) => Some(Error::Timeout(TimeoutKind::Keepalive)),
+        ProtocolError::Timeout(Timeout::Close) => None,
+        e => Some(Error::Protocol(e)),
     }
 }
 

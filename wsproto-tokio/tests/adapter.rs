@@ -190,7 +190,9 @@ async fn a_split_sender_waits_when_the_peer_never_reads() {
     const HIGH_WATER: usize = 128 << 10;
     const PIPE: usize = 64 << 10;
     let chunk = common::noise(32 << 10, 1);
-    let (client, mut server) = pair(Config::default().write_high_water(HIGH_WATER), Config::default(), PIPE).await;
+    // No keepalive: by default a peer that reads nothing for 50 s is dropped (its pong never comes).
+    let config = Config::default().write_high_water(HIGH_WATER).no_keepalive();
+    let (client, mut server) = pair(config, Config::default(), PIPE).await;
     let (sender, _receiver) = client.split();
     let mut sent = 0;
     while !pending_for(Duration::from_secs(1), sender.send(Message::binary(chunk.clone()))).await {

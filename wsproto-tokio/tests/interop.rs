@@ -525,7 +525,7 @@ enum Ours {
 
 impl Ours {
     fn options(self) -> ConnectOptions {
-        let mut protocol = wsproto::Config::default();
+        let mut protocol = Config::default().protocol;
         match self {
             Ours::Default => {}
             Ours::NoContextTakeover => {

@@ -207,9 +207,6 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
 
 impl Driver for Tokio {
     const NAME: &'static str = "tokio";
-    // The adapter still runs its own close and keepalive timers after the handshake (it is moving to the
-    // core's, issue 11).
-    const CORE_DEADLINES: bool = false;
 
     fn run(conversation: &Conversation) -> Report {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

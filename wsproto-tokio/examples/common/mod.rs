@@ -78,7 +78,7 @@ impl Args {
 
     /// The connection settings: the defaults with the limits given by [`LIMIT_OPTIONS`].
     pub fn config(&self) -> Config {
-        let mut protocol = wsproto_tokio::wsproto::Config::default();
+        let mut protocol = Config::default().protocol;
         if let Some(n) = self.max_fragments {
             protocol.max_fragments = n;
         }
