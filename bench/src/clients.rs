@@ -1,7 +1,7 @@
 //! The client-role benchmark: C connections × P messages in flight from one library's client, on a
 //! current-thread runtime, against an echo server.
 //!
-//! - wsproto-tokio: `feed` + `recv` (replies to echoes are queued; the socket flushes them when it would
+//! - wsproto-tokio: `queue` + `recv` (replies to echoes are queued; the socket flushes them when it would
 //!   wait for input).
 //! - tokio-tungstenite: `Stream` + `Sink` driven as `StreamExt::forward` does (`start_send` per message,
 //!   `poll_flush` when nothing more is ready).
@@ -129,7 +129,7 @@ async fn wsproto_client(addr: SocketAddr, p: usize, size: usize, kind: Kind, pay
         Message::Binary(payload)
     };
     for _ in 0..p {
-        ws.feed(msg.clone()).await.map_err(|e| e.to_string())?;
+        ws.queue(msg.clone()).await.map_err(|e| e.to_string())?;
     }
     // Every echo that has arrived is checked borrowed in place and answered with the next message in the same
     // batch (`recv_with`), written when the connection would wait for input.

@@ -4,7 +4,7 @@
 //! Each uses its library's best batching pattern that its API offers:
 //! - wsproto-tokio: `recv_with`: every message already read is handled borrowed in place and echoed into
 //!   the write buffer, written in one write when the socket would wait for input (large payloads are
-//!   written from the received buffer, not copied). The diagnostic `wsproto-recv` uses `recv` + `feed`
+//!   written from the received buffer, not copied). The diagnostic `wsproto-recv` uses `recv` + `queue`
 //!   (owned messages) instead.
 //! - tokio-tungstenite and tokio-websockets: `Stream` + `Sink` ([`echo_stream_sink`]): every message that is
 //!   ready is read first, then all are `start_send`-queued, then one `poll_flush`: one write per batch.
@@ -116,7 +116,7 @@ async fn wsproto_conn(tcp: TcpStream) {
 async fn wsproto_recv_conn(tcp: TcpStream) {
     let Some(mut ws) = wsproto_accept(tcp).await else { return };
     while let Some(Ok(m)) = ws.recv().await {
-        if m.is_data() && ws.feed(m).await.is_err() {
+        if m.is_data() && ws.queue(m).await.is_err() {
             break;
         }
     }

@@ -17,8 +17,8 @@ async fn serve(stream: TcpStream) -> Result<(), Error> {
     let mut ws = accept(stream, Config::default(), SmolTimer).await?;
     while let Some(event) = ws.recv().await {
         match event? {
-            Event::Text(t) => ws.feed(t.as_str())?,
-            Event::Binary(b) => ws.feed(b)?,
+            Event::Text(t) => ws.queue(t.as_str())?,
+            Event::Binary(b) => ws.queue(b)?,
             _ => {}
         }
     }

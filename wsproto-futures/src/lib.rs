@@ -23,8 +23,8 @@
 //!     let mut ws = accept(stream, Config::default(), SmolTimer).await?;
 //!     while let Some(event) = ws.recv().await {
 //!         match event? {
-//!             Event::Text(t) => ws.feed(t.as_str())?, // replies queued while input is buffered leave in one write
-//!             Event::Binary(b) => ws.feed(b)?,
+//!             Event::Text(t) => ws.queue(t.as_str())?, // replies queued while input is buffered leave in one write
+//!             Event::Binary(b) => ws.queue(b)?,
 //!             _ => {}
 //!         }
 //!     }

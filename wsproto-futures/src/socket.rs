@@ -61,7 +61,7 @@ impl From<Bytes> for Message {
 /// A WebSocket connection over the stream `S`, sleeping with the timer `T`.
 ///
 /// Receive with [`recv`](Self::recv) until it returns `None` (that is what sends the close replies and closes
-/// the transport); send with [`send`](Self::send), or [`feed`](Self::feed) several messages and
+/// the transport); send with [`send`](Self::send), or [`queue`](Self::queue) several messages and
 /// [`flush`](Self::flush); close with [`close`](Self::close).
 pub struct WebSocket<S, T: Timer> {
     io: S,
@@ -143,14 +143,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin, T: Timer> WebSocket<S, T> {
 
     /// Queues a message and writes everything queued.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.feed(msg)?;
+        self.queue(msg)?;
         self.flush().await
     }
 
     /// Queues a message without writing: it leaves with the next [`flush`](Self::flush) or
     /// [`send`](Self::send), or when [`recv`](Self::recv) has handed out every buffered event and is about to
     /// wait for input. A whole batch of replies thus goes out in one write.
-    pub fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+    pub fn queue(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -167,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, T: Timer> WebSocket<S, T> {
     }
 
     /// Queues one frame of a fragmented message (see [`Connection::send_fragment`]).
-    pub fn feed_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
+    pub fn queue_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }

@@ -72,8 +72,8 @@ fn echo_with_subprotocol_and_deflate() {
             assert!(ws.connection().is_deflate_enabled());
             while let Some(event) = ws.recv().await {
                 match event.unwrap() {
-                    Event::Text(t) => ws.feed(t.as_str()).unwrap(),
-                    Event::Binary(b) => ws.feed(b).unwrap(),
+                    Event::Text(t) => ws.queue(t.as_str()).unwrap(),
+                    Event::Binary(b) => ws.queue(b).unwrap(),
                     _ => {}
                 }
             }
@@ -88,10 +88,10 @@ fn echo_with_subprotocol_and_deflate() {
 
         // Several messages queued at once: the server's echoes of one read leave in one write.
         let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
-        ws.feed("hello").unwrap();
-        ws.feed(vec![0u8, 1, 2, 255]).unwrap();
-        ws.feed(big.clone()).unwrap();
-        ws.feed("").unwrap();
+        ws.queue("hello").unwrap();
+        ws.queue(vec![0u8, 1, 2, 255]).unwrap();
+        ws.queue(big.clone()).unwrap();
+        ws.queue("").unwrap();
         ws.flush().await.unwrap();
         let mut got = Vec::new();
         while got.len() < 4 {
@@ -304,7 +304,7 @@ fn replies_to_one_read_leave_in_one_write() {
             let mut echoed = 0;
             while echoed < 10 {
                 if let Event::Text(t) = ws.recv().await.unwrap().unwrap() {
-                    ws.feed(t.as_str()).unwrap();
+                    ws.queue(t.as_str()).unwrap();
                     echoed += 1;
                 }
             }

@@ -43,7 +43,7 @@ async fn subscriptions(mut ws: WebSocket<Stream>) -> Result<CloseOutcome, Error>
             _ => {
                 // Queue the ten copies, then write them together.
                 for _ in 0..10 {
-                    ws.feed(msg.clone()).await?;
+                    ws.queue(msg.clone()).await?;
                 }
                 ws.flush().await?;
             }

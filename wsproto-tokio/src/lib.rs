@@ -8,7 +8,7 @@
 //!   and its WebSocket share one port).
 //! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (rustls; pass your own
 //!   `ClientConfig` to trust a self-signed certificate), or [`client_handshake`] over any stream.
-//! - [`WebSocket`]: `recv`, `send`, `feed` + `flush`, `close`; `Stream` + `Sink`. Writes are coalesced: replies
+//! - [`WebSocket`]: `recv`, `send`, `queue` + `flush`, `close`; `Stream` + `Sink`. Writes are coalesced: replies
 //!   sent while more input is buffered leave together in one write before the connection waits for input,
 //!   and a lone send is written at once, so the plain `recv` + `send` loop below batches pipelined messages;
 //!   [`WebSocket::recv_with`] handles every buffered message borrowed in place and replies in the same batch;

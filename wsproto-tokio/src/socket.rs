@@ -4,7 +4,7 @@
 //! [`Connection::poll_event`], commands encode into the write buffer, [`Connection::poll_transmit`] adds
 //! what the core sends on its own, and the core's deadlines (keepalive, close, message) are one sleep until
 //! [`Connection::poll_timeout`], with the time given to [`Connection::handle_timeout`] at every wake-up. Writes are batched ("cork while handling, uncork before waiting"): a
-//! message sent while more input is already buffered (or queued with [`WebSocket::feed`]) goes out with the
+//! message sent while more input is already buffered (or queued with [`WebSocket::queue`]) goes out with the
 //! others in one write when the connection would otherwise wait for input; a lone send is written at once.
 //! That is what makes small-message echo fast with the plain `recv` + `send` loop.
 
@@ -69,7 +69,7 @@ enum Phase {
 /// A WebSocket connection over `S`, after the handshake.
 ///
 /// Receive with [`recv`](Self::recv) (or as a [`Stream`]), send with [`send`](Self::send) /
-/// [`feed`](Self::feed) + [`flush`](Self::flush) (or as a [`Sink`]), close with [`close`](Self::close).
+/// [`queue`](Self::queue) + [`flush`](Self::flush) (or as a [`Sink`]), close with [`close`](Self::close).
 /// [`split`](Self::split) gives a sender and a receiver for different tasks.
 pub struct WebSocket<S> {
     /// Boxed: the connection's future (whichever way it is written, which may hold the socket's place more
@@ -182,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if self.write_pending() > self.s.config.write_high_water {
             poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         }
-        self.queue(msg)?;
+        self.encode(msg)?;
         if self.s.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.s.conn.is_finished() {
             // More input waits: this message leaves with the replies to it, before the connection waits.
             return Ok(());
@@ -192,9 +192,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Queues a message without flushing (it goes out with the next flush, or when the connection would wait
     /// for input). Waits while the write buffer is over the high-water mark.
-    pub async fn feed(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+    pub async fn queue(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
-        self.queue(msg.into())
+        self.encode(msg.into())
     }
 
     /// Writes everything queued.
@@ -226,7 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Encodes a message into the write buffer (a caller error leaves the connection usable).
-    fn queue(&mut self, msg: Message) -> Result<(), Error> {
+    fn encode(&mut self, msg: Message) -> Result<(), Error> {
         if self.s.phase != Phase::Open {
             return Err(Error::ConnectionClosed);
         }
@@ -403,7 +403,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Waits for input, then hands every event it holds to `handler`, **borrowed** from the receive buffer
     /// (no allocation, copy or reference count per message), with a [`Responder`] whose replies go into the
     /// write buffer. They are written, batched, when the connection next waits for input (or by
-    /// [`flush`](Self::flush)), as with [`feed`](Self::feed). Returns how many events were handled; `None`
+    /// [`flush`](Self::flush)), as with [`queue`](Self::queue). Returns how many events were handled; `None`
     /// once the connection is closed, as [`recv`](Self::recv) does (the two can be mixed).
     ///
     /// This is the fast way to serve many small messages: an echo server is
@@ -592,18 +592,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Poll::Pending
     }
 
-    /// Splits into a sender and a receiver for different tasks. A driver task (spawned on the current tokio
-    /// runtime) owns the socket: it answers pings and close frames and writes queued messages even while
-    /// nobody reads, and stops reading when the receiver's queue is full (backpressure).
-    pub fn split(self) -> (crate::split::WsSender, crate::split::WsReceiver)
-    where
-        S: Send + 'static,
-    {
-        crate::split::split(self)
-    }
-
     pub(crate) fn queue_from_split(&mut self, msg: Message) -> Result<(), Error> {
-        self.queue(msg)
+        self.encode(msg)
     }
 
     pub(crate) fn below_high_water(&self) -> bool {
@@ -663,7 +653,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().queue(item)
+        self.get_mut().encode(item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -697,7 +687,7 @@ fn error_of(e: ProtocolError) -> Option<Error> {
 ///
 /// A payload of at least 16 KiB that lies within the current event's payload (an echo, or part of one) is
 /// not copied when the connection holds that message in a buffer of its own: only its frame header is encoded
-/// and the payload is written from the received buffer (vectored I/O), as [`WebSocket::feed`] does for a
+/// and the payload is written from the received buffer (vectored I/O), as [`WebSocket::queue`] does for a
 /// large [`Message`].
 pub struct Replies<'a, 'b> {
     tx: &'a mut Responder<'b>,

@@ -148,6 +148,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> SendSide for Shared<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
+    /// Splits into a sender and a receiver for different tasks. A driver task (spawned on the current tokio
+    /// runtime) owns the socket: it answers pings and close frames and writes queued messages even while
+    /// nobody reads, and stops reading when the receiver's queue is full (backpressure).
+    pub fn split(self) -> (WsSender, WsReceiver) {
+        split(self)
+    }
+}
+
 pub(crate) fn split<S>(ws: WebSocket<S>) -> (WsSender, WsReceiver)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

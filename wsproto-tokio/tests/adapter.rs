@@ -147,7 +147,7 @@ async fn a_peer_that_never_reads_makes_sends_wait() {
     // The server is never polled: nothing it receives is read. Queue messages until queueing waits.
     let mut queued = 0;
     loop {
-        let fed = timeout(Duration::from_secs(1), client.feed(Message::binary(chunk.clone()))).await;
+        let fed = timeout(Duration::from_secs(1), client.queue(Message::binary(chunk.clone()))).await;
         let pending = client.write_pending();
         assert!(pending <= HIGH_WATER + frame, "the write buffer grew to {pending} bytes");
         match fed {
@@ -472,7 +472,7 @@ async fn recv_with_echoes_pipelined_messages_in_order_and_closes_cleanly() {
         if m.is_data() {
             sent.push(m.clone());
         }
-        client.feed(m).await.unwrap();
+        client.queue(m).await.unwrap();
     }
     client.send_fragment(wsproto::DataKind::Text, "frag".into(), false).await.unwrap();
     client.send_fragment(wsproto::DataKind::Text, "mented".into(), true).await.unwrap();
@@ -656,7 +656,7 @@ async fn counted_pair() -> (Ws, WebSocket<Counted>) {
 async fn pipeline(client: &mut Ws, n: usize) -> Vec<Message> {
     let msgs: Vec<Message> = (0..n).map(|i| Message::binary(vec![i as u8; 16])).collect();
     for m in &msgs {
-        client.feed(m.clone()).await.unwrap();
+        client.queue(m.clone()).await.unwrap();
     }
     client.flush().await.unwrap();
     msgs

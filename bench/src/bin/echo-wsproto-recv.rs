@@ -1,4 +1,4 @@
-//! Diagnostic echo server on wsproto-tokio's owned-message API (`recv` + `feed`): `echo-wsproto-recv [ADDR]`
+//! Diagnostic echo server on wsproto-tokio's owned-message API (`recv` + `queue`): `echo-wsproto-recv [ADDR]`
 //! prints its bound address; the difference to `echo-wsproto` (`recv_with`, borrowed) is what owned messages
 //! cost.
 

@@ -124,7 +124,7 @@ async fn client(addr: &str, conversation: &Conversation) -> Side {
             }
             Step::SendFragments(kind, parts) => {
                 for (i, part) in parts.iter().enumerate() {
-                    ws.feed_fragment(*kind, part, i + 1 == parts.len()).expect("fragment");
+                    ws.queue_fragment(*kind, part, i + 1 == parts.len()).expect("fragment");
                 }
                 ws.flush().await.expect("flush");
             }
