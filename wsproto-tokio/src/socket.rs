@@ -89,7 +89,7 @@ struct State<S> {
     pending_error: Option<Error>,
     /// The clock the core is told the time by.
     clock: Clock,
-    /// The sleep until the core's next deadline ([`Connection::poll_timeout`]), and that deadline.
+    /// The sleep for the core's deadlines ([`Connection::poll_timeout`]) and the time it is set for.
     timer: Option<(Pin<Box<Sleep>>, wsproto::Instant)>,
     /// The last read was large: read the next one straight into the core's buffer.
     bulk: bool,
@@ -528,26 +528,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Sleeps until the core's next deadline; when it passes, tells the core the time (`Ready`).
+    ///
+    /// One sleep is allocated per connection and reset, never replaced. It is reset only when the deadline
+    /// comes earlier than the one it waits for: a deadline that moved later (keepalive, with every read) is
+    /// met by waking at the earlier time, finding nothing due, and sleeping again — so busy connections touch
+    /// the timer only about once per keepalive interval.
     fn poll_core_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(deadline) = self.s.conn.poll_timeout() else {
-            self.s.timer = None;
             return Poll::Pending;
         };
-        match &mut self.s.timer {
-            Some((sleep, at)) if *at == deadline => {
-                ready!(sleep.as_mut().poll(cx));
-            }
-            timer => {
-                let mut sleep = Box::pin(sleep_until(self.s.clock.at(deadline)));
-                let fired = sleep.as_mut().poll(cx).is_ready();
-                *timer = Some((sleep, deadline));
-                if !fired {
-                    return Poll::Pending;
-                }
-            }
+        let clock = self.s.clock;
+        let (sleep, at) = self.s.timer.get_or_insert_with(|| (Box::pin(sleep_until(clock.at(deadline))), deadline));
+        if deadline < *at {
+            sleep.as_mut().reset(clock.at(deadline));
+            *at = deadline;
         }
-        self.s.timer = None;
-        self.s.conn.handle_timeout(self.s.clock.now());
+        ready!(sleep.as_mut().poll(cx));
+        // Spent: the next deadline (any) resets it.
+        *at = wsproto::Instant::from_origin(Duration::MAX);
+        self.s.conn.handle_timeout(clock.now());
         Poll::Ready(())
     }
 
@@ -583,13 +582,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// While finishing, the core's deadline (the close timeout) bounds the wait: once it passes, the
     /// transport is given up on.
     fn poll_close_deadline_or_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let _ = self.poll_core_deadline(cx);
-        if self.s.conn.poll_timeout().is_none() {
-            // The deadline passed (here, or with the time given at the last read).
-            self.s.phase = Phase::Done;
-            return Poll::Ready(());
+        loop {
+            if self.s.conn.poll_timeout().is_none() {
+                // The deadline passed (here, or with the time given at the last read).
+                self.s.phase = Phase::Done;
+                return Poll::Ready(());
+            }
+            ready!(self.poll_core_deadline(cx));
         }
-        Poll::Pending
     }
 
     pub(crate) fn queue_from_split(&mut self, msg: Message) -> Result<(), Error> {
