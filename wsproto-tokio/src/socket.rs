@@ -3,8 +3,9 @@
 //! The loop only moves bytes, events and deadlines: bytes read go to [`Connection::feed`], events come from
 //! [`Connection::poll_event`], commands encode into the write buffer, [`Connection::poll_transmit`] adds
 //! what the core sends on its own, and the core's deadlines (keepalive, close, message) are one sleep until
-//! [`Connection::poll_timeout`], with the time given to [`Connection::handle_timeout`] at every wake-up. Writes are batched ("cork while handling, uncork before waiting"): a
-//! message sent while more input is already buffered (or queued with [`WebSocket::queue`]) goes out with the
+//! [`Connection::poll_timeout`], with the time given to [`Connection::handle_timeout`] at every wake-up.
+//!
+//! Writes are batched ("cork while handling, uncork before waiting"): a message sent while more input is already buffered (or queued with [`WebSocket::queue`]) goes out with the
 //! others in one write when the connection would otherwise wait for input; a lone send is written at once.
 //! That is what makes small-message echo fast with the plain `recv` + `send` loop.
 
@@ -206,11 +207,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// close arrives or the close timeout passes, and closes the transport. Returns how it ended.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
         if !self.s.conn.is_closing() && self.s.phase == Phase::Open {
-            // The close deadline counts from now.
-            self.s.conn.handle_timeout(self.s.clock.now());
-            self.s.conn.close(code, reason, self.s.out.buf())?;
+            self.start_close(code, reason)?;
         }
         self.finish().await
+    }
+
+    /// Encodes our close frame, the core's close deadline counting from now (the time it last had may be a
+    /// while ago: commands come between wake-ups).
+    fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<(), wsproto::SendError> {
+        self.s.conn.handle_timeout(self.s.clock.now());
+        self.s.conn.close(code, reason, self.s.out.buf())
     }
 
     /// Waits for the end of the closing handshake (discarding messages) and the transport close.
@@ -664,8 +670,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = self.get_mut();
         if this.s.phase == Phase::Open && !this.s.conn.is_closing() {
-            this.s.conn.handle_timeout(this.s.clock.now());
-            this.s.conn.close(CloseCode::NORMAL, "", this.s.out.buf())?;
+            this.start_close(CloseCode::NORMAL, "")?;
         }
         this.poll_flush_all(cx)
     }

@@ -317,7 +317,7 @@ impl Connection {
             self.frame = None;
             self.message = None;
         }
-        self.timers.on_state(self.life.state(), self.role, &self.config);
+        self.timers.on_state(self.life.state(), &self.config);
     }
 
     /// Fails the connection (RFC 6455 §7.1.7) with `e`, and returns it.

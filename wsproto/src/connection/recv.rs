@@ -154,10 +154,9 @@ impl Connection {
         }
         loop {
             let step = self.step();
-            if self.config.budget.is_some() {
-                if let Err(e) = self.account() {
-                    return Err(self.fail(e));
-                }
+            // One check when no budget is set (`account` is inline).
+            if let Err(e) = self.account() {
+                return Err(self.fail(e));
             }
             match step {
                 Ok(Step::Event(ev)) => return Ok(Some(ev)),

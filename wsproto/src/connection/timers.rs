@@ -8,7 +8,7 @@
 //! when the driver gives the time at every wake-up, and early (never late) when it gives it less often.
 
 use super::state::State;
-use super::{Connection, Role};
+use super::Connection;
 use crate::config::Config;
 use crate::error::{ProtocolError, Timeout};
 use crate::time::Instant;
@@ -58,7 +58,7 @@ impl Timers {
     }
 
     /// The state changed: arm or drop the deadlines that go with it.
-    pub(super) fn on_state(&mut self, state: &State, role: Role, config: &Config) {
+    pub(super) fn on_state(&mut self, state: &State, config: &Config) {
         match state {
             State::Open => {}
             State::CloseSent => {
@@ -70,7 +70,6 @@ impl Timers {
                 // The end: what is left is closing the transport. A client waits for the server to close it
                 // first (§7.1.1); either role gives up flushing its last frames to a peer that stopped reading.
                 // Both within the close timeout (counted from our close frame, if that came first).
-                let _ = role;
                 self.keepalive = None;
                 self.pong = None;
                 self.message = None;
@@ -181,7 +180,7 @@ impl Connection {
         if self.message.is_some() {
             self.timers.message_started(&self.config);
         }
-        self.timers.on_state(self.life.state(), self.role, &self.config);
+        self.timers.on_state(self.life.state(), &self.config);
     }
 
     fn expired(&self, now: Instant) -> Option<Expired> {
