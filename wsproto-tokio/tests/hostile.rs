@@ -843,7 +843,7 @@ async fn ten_thousand_idle_connections() {
     // This process holds the client ends, the echo process the server ends: each needs 10,000 plus a margin.
     const NEED_FDS: u64 = IDLE_CONNECTIONS as u64 + 2_000;
     const BOUND: Duration = Duration::from_secs(60);
-    // The README's "about 5 KB" per connection: this bound is the tolerance it states.
+    // The README's "about 3 KB" per connection: this bound is the tolerance it states.
     const MAX_PER_CONNECTION: u64 = 6 * KIB;
     let limit = raise_fd_limit(WANT_FDS);
     // Not a skip: this test is the README's only evidence for the per-connection figure.
