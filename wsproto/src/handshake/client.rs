@@ -188,6 +188,16 @@ pub fn validate_response(
         Ok(Some(v)) if v.trim_ascii() == expected.as_bytes() => {}
         _ => return Err(ResponseError::BadAccept),
     }
+    negotiated(headers, offered_protocols, offered_extensions)
+}
+
+/// The subprotocol and extensions a server's answer selected, checked against the offer (RFC 6455 §4.1 client
+/// steps 5–6; the same in an RFC 8441 §5 answer).
+pub(super) fn negotiated(
+    headers: &[Header],
+    offered_protocols: &[String],
+    offered_extensions: &[String],
+) -> Result<Negotiated, ResponseError> {
     let too_many = |_| ResponseError::Malformed(MalformedHead::TooManyListElements);
     let protocols = headers::list(headers, "sec-websocket-protocol").map_err(too_many)?;
     let protocol = match protocols.as_slice() {

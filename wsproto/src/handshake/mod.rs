@@ -5,7 +5,9 @@
 //!   rejection with [`write_response`]) or an [`Incoming::Http`] plain request (serve a page on the same port).
 //! - Client: [`ClientHandshake`] writes the request and validates the response, returning a [`Connection`]
 //!   or the rejection ([`Response`] with status, headers and body).
-//! - Another HTTP stack already parsed the request? Use [`validate_request`] and [`accept_key`].
+//! - Another HTTP stack already parsed the request (hyper, axum, HTTP/2 per RFC 8441)? Use [`ServerUpgrade`]
+//!   and [`ClientUpgrade`]: one call gives the answer and a ready [`Connection`] (lower level:
+//!   [`validate_request`], [`accept_key`]).
 //!
 //! Bytes that arrive after a head (frames pipelined behind it) are handed to the [`Connection`], never lost.
 //!
@@ -15,6 +17,7 @@
 use crate::prelude::*;
 
 mod client;
+mod embed;
 mod headers;
 mod http;
 mod server;
@@ -25,6 +28,9 @@ pub use crate::http_fields::{extension_name, split_list};
 pub use client::{
     validate_response, ClientHandshake, ClientOutcome, ClientRequest, Negotiated, Response, ResponseError,
 };
+#[cfg(feature = "http")]
+pub use embed::headers_from;
+pub use embed::{wants_upgrade, Accepted, ClientUpgrade, Form, ServerUpgrade};
 pub use headers::{accept_key, Header, GUID, MAX_LIST_ELEMENTS};
 pub use http::MalformedHead;
 pub use server::{

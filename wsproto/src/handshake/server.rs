@@ -148,6 +148,10 @@ pub enum RequestError {
     /// `Sec-WebSocket-Version` is not 13. 426 with `Upgrade: websocket`, `Connection: Upgrade` (RFC 9110
     /// §15.5.22) and `Sec-WebSocket-Version: 13` (RFC 6455 §4.4).
     UnsupportedVersion,
+    /// An HTTP/2 WebSocket request whose method is not CONNECT (RFC 8441 §4). 400.
+    NotConnect,
+    /// An HTTP/2 CONNECT whose `:protocol` pseudo-header is missing or not `websocket` (RFC 8441 §4). 400.
+    NotWebSocketProtocol,
     /// The transport ended before the head was complete. Nothing can be answered.
     Eof,
     /// The head did not arrive within [`Config::handshake_timeout`] (see
@@ -215,6 +219,8 @@ impl fmt::Display for RequestError {
             RequestError::MissingConnectionUpgrade => f.write_str("Connection header lacks the upgrade token"),
             RequestError::BadKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
             RequestError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version (only 13)"),
+            RequestError::NotConnect => f.write_str("an HTTP/2 WebSocket must use extended CONNECT"),
+            RequestError::NotWebSocketProtocol => f.write_str("the CONNECT's :protocol is not websocket"),
             RequestError::Eof => f.write_str("connection closed before the request head was complete"),
             RequestError::Timeout => f.write_str("the request head did not arrive in time"),
         }
