@@ -14,6 +14,9 @@
 //!   [`WebSocket::recv_with`] handles every buffered message borrowed in place and replies in the same batch;
 //!   [`WebSocket::split`] into halves for different tasks (the [`WsSender`] is a `Sink<Message>`; sends from
 //!   any number of tasks leave in the driver's next write).
+//! - Inside an HTTP server: [`WebSocket::from_upgraded`] over any upgraded stream; the `axum` feature's
+//!   extractor (`axum::WebSocketUpgrade`) and the `hyper` feature's `hyper::upgrade`, over HTTP/1.1 and
+//!   HTTP/2 (RFC 8441), with subprotocols and permessage-deflate negotiated by the core.
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
 //!
 //! ```no_run
@@ -35,10 +38,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod config;
 mod error;
 mod handshake;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod message;
 mod outq;
 mod server;

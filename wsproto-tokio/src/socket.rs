@@ -125,6 +125,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self::with_clock(io, conn, config, Clock::start())
     }
 
+    /// Wraps a stream another HTTP stack upgraded (hyper's `Upgraded` through `hyper_util::rt::TokioIo`, an
+    /// HTTP/2 CONNECT stream, any `AsyncRead + AsyncWrite`), driving the connection the core's embedding API
+    /// made: [`wsproto::handshake::Accepted::connection`] on a server, the connection from
+    /// [`wsproto::handshake::ClientUpgrade::finish`] on a client, with permessage-deflate as negotiated. The
+    /// adapter's own settings are the defaults ([`from_connection`](Self::from_connection) takes them).
+    pub fn from_upgraded(io: S, negotiated: Connection) -> Self {
+        Self::from_connection(io, negotiated, Config::default())
+    }
+
     /// [`from_connection`](Self::from_connection) for a connection whose handshake ran on `clock`.
     pub(crate) fn with_clock(io: S, mut conn: Connection, config: Config, clock: Clock) -> Self {
         conn.handle_timeout(clock.now());

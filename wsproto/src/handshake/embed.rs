@@ -128,6 +128,13 @@ impl ServerUpgrade {
         })
     }
 
+    /// Replaces the configuration the connection will have (and whose [`Config::deflate`] decides
+    /// permessage-deflate), e.g. when the HTTP stack parsed the request before the route chose its settings.
+    pub fn with_config(mut self, config: Config) -> ServerUpgrade {
+        self.config = config;
+        self
+    }
+
     /// The form of the request.
     pub fn form(&self) -> Form {
         self.form
