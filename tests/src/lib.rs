@@ -5,9 +5,9 @@
 //! what each end saw; `tests/conversations.rs` asserts the same things of every driver.
 //!
 //! Drivers here: the core's in-memory pair on a virtual clock ([`drivers::memory`]), blocking std threads over
-//! `std::net` ([`drivers::blocking`]), `wsproto-tokio` ([`drivers::tokio`]) and `wsproto-futures` on smol
-//! ([`drivers::smol`]). Not here yet: axum/hyper over HTTP/1.1 and over HTTP/2 (RFC 8441) — they come with
-//! the core's embedding API (issue 13, items 1–3).
+//! `std::net` ([`drivers::blocking`]), `wsproto-tokio` ([`drivers::tokio`]), `wsproto-futures` on smol
+//! ([`drivers::smol`]), and axum on hyper with `wsproto-tokio`'s extractor over HTTP/1.1 and over HTTP/2 h2c,
+//! RFC 8441 ([`drivers::axum`]).
 //!
 //! ## The server handler
 //!
@@ -167,6 +167,15 @@ pub trait Driver {
     /// their passing as `CloseOutcome::Failed(ProtocolError::Timeout(…))`. A driver with timers of its own
     /// reports `CloseOutcome::Abnormal`; both mean 1006.
     const CORE_DEADLINES: bool = true;
+
+    /// Whether the driver's server answers a request head that does not arrive in time with 408 (the core's
+    /// handshake reads the head). A server whose HTTP stack reads the head (hyper under axum) closes the
+    /// connection at its own header-read deadline without an answer.
+    const ANSWERS_HEAD_TIMEOUT: bool = true;
+
+    /// The first bytes a client's opening sends: an HTTP/1.1 request line, or HTTP/2's connection preface
+    /// (RFC 9113 §3.4).
+    const REQUEST_START: &'static [u8] = b"GET / HTTP/1.1\r\n";
 
     /// Plays `conversation` to its end (bounded: a driver gives up after [`LIMIT`]).
     fn run(conversation: &Conversation) -> Report;

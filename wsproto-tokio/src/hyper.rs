@@ -25,7 +25,7 @@
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use wsproto::handshake::{Accept, BuildError, Form, RequestError, ServerUpgrade};
+use wsproto::handshake::{Accept, BuildError, ClientUpgrade, Form, Negotiated, RequestError, ServerUpgrade};
 use wsproto::Connection;
 
 use crate::config::Config;
@@ -157,4 +157,38 @@ pub(crate) fn accept(
         protocol: accepted.protocol,
     };
     Ok((response, upgrade))
+}
+
+/// Our client over an HTTP/2 connection (h2c or h2 over TLS) that hyper's http2 client already opened: an
+/// extended CONNECT to `uri` with `:protocol = websocket` (RFC 8441 §4), offering `protocols` and, when
+/// `config` enables it, permessage-deflate; the core checks the 2xx answer (§5). The server must have
+/// announced `SETTINGS_ENABLE_CONNECT_PROTOCOL` (§3), or hyper refuses to send the request. Bounded by
+/// [`wsproto::Config::handshake_timeout`].
+pub async fn connect_h2<B>(
+    sender: &mut hyper::client::conn::http2::SendRequest<B>,
+    uri: http::Uri,
+    config: &Config,
+    protocols: &[&str],
+) -> Result<(WebSocket<UpgradedIo>, Negotiated), Error>
+where
+    B: hyper::body::Body + Default + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let up = ClientUpgrade::new(config.protocol.clone(), Form::Http2, protocols.iter().copied(), rand::random())?;
+    let mut req = http::Request::new(B::default());
+    *req.method_mut() = http::Method::CONNECT;
+    *req.uri_mut() = uri;
+    *req.version_mut() = http::Version::HTTP_2;
+    *req.headers_mut() = up.header_map();
+    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+    let other = |e: hyper::Error| Error::Io(std::io::Error::other(e));
+    let exchange = async {
+        let response = sender.send_request(req).await.map_err(other)?;
+        let (connection, negotiated) =
+            up.finish_http(response.status(), response.headers()).map_err(Error::Response)?;
+        let upgraded = hyper::upgrade::on(response).await.map_err(other)?;
+        Ok((WebSocket::from_connection(TokioIo::new(upgraded), connection, config.clone()), negotiated))
+    };
+    crate::server::with_timeout(config.protocol.handshake_timeout, exchange).await
 }

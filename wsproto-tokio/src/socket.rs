@@ -160,6 +160,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         &self.s.io
     }
 
+    /// The underlying stream, mutably: to read or write bytes past the protocol (tests that play a hostile
+    /// peer). Bytes written here bypass the connection and can corrupt the stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.s.io
+    }
+
     /// The protocol state machine (for inspection).
     pub fn connection(&self) -> &Connection {
         &self.s.conn

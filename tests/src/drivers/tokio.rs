@@ -17,7 +17,7 @@ pub struct Tokio;
 
 /// The adapter's settings for the core's. (The adapter is moving its close and keepalive deadlines into the
 /// core's; until then they are copied here.)
-fn config(core: &wsproto::Config) -> wsproto_tokio::Config {
+pub(crate) fn config(core: &wsproto::Config) -> wsproto_tokio::Config {
     let mut c = wsproto_tokio::Config::default().protocol(core.clone()).close_timeout(core.close_timeout);
     if let Some(k) = core.keepalive {
         c = c.keepalive(k.interval, k.timeout);
@@ -25,7 +25,7 @@ fn config(core: &wsproto::Config) -> wsproto_tokio::Config {
     c
 }
 
-fn msg(m: Message) -> Option<Msg> {
+pub(crate) fn msg(m: Message) -> Option<Msg> {
     Some(match m {
         Message::Text(t) => Msg::Text(t.to_string()),
         Message::Binary(b) => Msg::Binary(b.to_vec()),
