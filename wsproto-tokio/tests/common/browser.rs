@@ -48,6 +48,11 @@ pub struct Page {
 
 impl Browser {
     pub async fn launch(chromium: PathBuf) -> Browser {
+        Self::launch_with(chromium, &[]).await
+    }
+
+    /// [`launch`](Self::launch) with extra command-line switches.
+    pub async fn launch_with(chromium: PathBuf, extra: &[&str]) -> Browser {
         let profile = TempDir::new("chromium");
         let mut child = tokio::process::Command::new(&chromium)
             .args([
@@ -61,6 +66,7 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
