@@ -9,10 +9,10 @@ use std::task::Poll;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use wsproto::handshake::{
-    write_response, Accept, ClientHandshake, ClientOutcome, ClientRequest, Incoming, Negotiated, Response,
+    write_response, Accept, ClientHandshake, ClientOutcome, ClientRequest, HeadInput, Incoming, Negotiated, Response,
     ServerHandshake, UpgradeRequest, UPGRADE_REQUIRED,
 };
-use wsproto::{Config, Instant};
+use wsproto::Config;
 
 use crate::{Clock, Error, Timer, WebSocket};
 
@@ -120,36 +120,6 @@ where
         read_head(&mut stream, &mut hs, &timer, &clock).await?;
     }
 }
-
-/// Either handshake, as the reading loop sees it.
-trait HeadInput {
-    fn feed(&mut self, data: &[u8]);
-    fn feed_eof(&mut self);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-macro_rules! head_input {
-    ($t:ty) => {
-        impl HeadInput for $t {
-            fn feed(&mut self, data: &[u8]) {
-                <$t>::feed(self, data)
-            }
-            fn feed_eof(&mut self) {
-                <$t>::feed_eof(self)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$t>::handle_timeout(self, now)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$t>::poll_timeout(self)
-            }
-        }
-    };
-}
-
-head_input!(ServerHandshake);
-head_input!(ClientHandshake);
 
 /// Waits for one read or the handshake's deadline, whichever comes first; then tells the handshake the time
 /// and gives it the bytes (a passed deadline shows as the handshake's timeout error when it is polled next).

@@ -5,40 +5,9 @@ use std::io;
 use std::mem::MaybeUninit;
 
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-use wsproto::handshake::{ClientHandshake, ServerHandshake};
-use wsproto::Instant;
+use wsproto::handshake::HeadInput;
 
 use crate::time::Clock;
-
-/// Either handshake, as the reading loop sees it.
-pub(crate) trait HeadInput {
-    fn feed(&mut self, data: &[u8]);
-    fn feed_eof(&mut self);
-    fn handle_timeout(&mut self, now: Instant);
-    fn poll_timeout(&self) -> Option<Instant>;
-}
-
-macro_rules! head_input {
-    ($t:ty) => {
-        impl HeadInput for $t {
-            fn feed(&mut self, data: &[u8]) {
-                <$t>::feed(self, data)
-            }
-            fn feed_eof(&mut self) {
-                <$t>::feed_eof(self)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$t>::handle_timeout(self, now)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$t>::poll_timeout(self)
-            }
-        }
-    };
-}
-
-head_input!(ServerHandshake);
-head_input!(ClientHandshake);
 
 /// Waits for one read from `stream` (through a small stack buffer: the handshake keeps what it needs) or the
 /// handshake's deadline, whichever comes first; then tells the handshake the time and gives it the bytes. The

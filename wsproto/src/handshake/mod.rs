@@ -112,6 +112,43 @@ pub(crate) fn write_head(start: &str, fields: &[(&str, &str)], out: &mut Vec<u8>
     Ok(())
 }
 
+/// Either handshake as a driver's head-reading loop sees it: bytes and end of stream in, the time in, the
+/// deadline out ([`Config::handshake_timeout`](crate::Config::handshake_timeout)). Implemented by
+/// [`ServerHandshake`] and [`ClientHandshake`] (their inherent methods of the same names), so one loop serves
+/// both roles.
+pub trait HeadInput {
+    /// Bytes read from the transport.
+    fn feed(&mut self, data: &[u8]);
+    /// The transport ended.
+    fn feed_eof(&mut self);
+    /// Tells the handshake the time.
+    fn handle_timeout(&mut self, now: crate::Instant);
+    /// When the handshake times out, while it waits for its head.
+    fn poll_timeout(&self) -> Option<crate::Instant>;
+}
+
+macro_rules! head_input {
+    ($t:ty) => {
+        impl HeadInput for $t {
+            fn feed(&mut self, data: &[u8]) {
+                <$t>::feed(self, data)
+            }
+            fn feed_eof(&mut self) {
+                <$t>::feed_eof(self)
+            }
+            fn handle_timeout(&mut self, now: crate::Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn poll_timeout(&self) -> Option<crate::Instant> {
+                <$t>::poll_timeout(self)
+            }
+        }
+    };
+}
+
+head_input!(ServerHandshake);
+head_input!(ClientHandshake);
+
 /// The header fields every 426 Upgrade Required answer carries: the protocol to upgrade to, and `Upgrade` named
 /// in `Connection` (RFC 9110 §15.5.22, §7.8). [`RequestError::response_headers`] adds them for a wrong version;
 /// add them to a 426 of your own (a plain GET on a WebSocket path).
