@@ -237,3 +237,20 @@ async fn chromium_exchanges_compressed_messages() {
     // The page load's own request heads are in the count too (a few KB at most).
     assert!(wire * 3 < plain, "the server read {wire} bytes for {plain} bytes of messages: not compressed");
 }
+
+/// The `hyper` example (a plain hyper 1 service with `wsproto_tokio::hyper::upgrade`): deflate and the
+/// subprotocol negotiated, echoes, and the core's refusal for a bad request.
+#[tokio::test]
+async fn hyper_example_negotiates_and_echoes() {
+    let mut server = common::Example::start("hyper", &["127.0.0.1:0"]);
+    let addr = server.listening().await;
+    let opts = ConnectOptions { protocols: vec!["echo".into()], ..ConnectOptions::default() };
+    let (mut ws, response) = within("the handshake", connect_with(&format!("ws://{addr}/"), opts)).await.unwrap();
+    assert_eq!(response.header("sec-websocket-protocol"), Some(&b"echo"[..]));
+    assert!(ws.connection().is_deflate_enabled());
+    let msg = json(100);
+    ws.send(msg.as_str()).await.unwrap();
+    assert_eq!(within("an echo", ws.recv()).await.unwrap().unwrap(), Message::text(msg.as_str()));
+    let plain = common::http_get(addr, "/").await;
+    assert_eq!(plain.status, 400, "a GET without Upgrade is refused by the core: {plain:?}");
+}
