@@ -49,6 +49,9 @@ pub enum Refusal {
     },
     /// The server's own configuration is invalid ([`wsproto::Config::validate`]): answered with 500.
     Config(BuildError),
+    /// hyper offers no upgrade for this request (no `hyper::upgrade::OnUpgrade` in its extensions: not served
+    /// by a hyper connection, e.g. a `Router::oneshot` test): answered with 500.
+    NotUpgradable,
 }
 
 impl Refusal {
@@ -57,19 +60,22 @@ impl Refusal {
     pub fn response(&self) -> http::Response<String> {
         match self {
             Refusal::Request { error, form } => error.http_response(*form),
-            Refusal::Config(e) => {
-                let mut r = http::Response::new(format!("{e}"));
-                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            }
+            Refusal::Config(e) => server_error(format!("{e}")),
+            Refusal::NotUpgradable => server_error("this connection cannot be upgraded".into()),
         }
     }
+}
+
+fn server_error(body: String) -> http::Response<String> {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r
 }
 
 /// An accepted upgrade whose response is on its way: [`finish`](Self::finish) waits for the stream.
 #[derive(Debug)]
 pub struct Upgrade {
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: OnUpgrade,
     connection: Connection,
     config: Config,
     form: Form,
@@ -94,13 +100,7 @@ impl Upgrade {
 
     /// Waits until hyper hands over the stream (after the response was sent), and wraps it.
     pub async fn finish(self) -> Result<WebSocket<UpgradedIo>, Error> {
-        let on_upgrade = self.on_upgrade.ok_or_else(|| {
-            Error::Io(std::io::Error::other(
-                "this request cannot be upgraded: serve HTTP/1.1 with upgrades (hyper: `serve_connection_with_upgrades` \
-                 or `.with_upgrades()`) or HTTP/2 with `enable_connect_protocol()`",
-            ))
-        })?;
-        let upgraded = on_upgrade.await.map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let upgraded = self.on_upgrade.await.map_err(|e| Error::Io(std::io::Error::other(e)))?;
         Ok(WebSocket::from_connection(TokioIo::new(upgraded), self.connection, self.config))
     }
 }
@@ -142,6 +142,7 @@ pub(crate) fn accept(
     choice: Option<String>,
 ) -> Result<(http::Response<()>, Upgrade), Refusal> {
     let form = up.form();
+    let on_upgrade = on_upgrade.ok_or(Refusal::NotUpgradable)?;
     let mut accept = Accept::default();
     if let Some(p) = choice {
         accept = accept.protocol(p);
