@@ -6,7 +6,8 @@
 //! - Server: [`accept`] (any upgrade) or [`accept_with`] (a hook sees the request — path, headers,
 //!   subprotocols, origin — and accepts or rejects; plain HTTP requests come back to be answered, so a page
 //!   and its WebSocket share one port).
-//! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (rustls; pass your own
+//! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (TLS by Cargo feature: `rustls`, the
+//!   default, `rustls-platform-verifier` or `native-tls`; see [`tls`]; pass your own
 //!   `ClientConfig` to trust a self-signed certificate), or [`client_handshake`] over any stream.
 //! - [`WebSocket`]: `recv`, `send`, `queue` + `flush`, `close`; `Stream` + `Sink`. Writes are coalesced: replies
 //!   sent while more input is buffered leave together in one write before the connection waits for input,
