@@ -109,6 +109,7 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response),
 pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
     let uri = Uri::parse(url)?;
     let timeout = opts.config.protocol.handshake_timeout;
+    let config = opts.config.clone();
     // Boxed, like `accept_with`: the handshake's state is freed when it ends instead of staying, twice over,
     // inside the future of whoever awaits this for the connection's whole life.
     with_timeout(
@@ -118,16 +119,28 @@ pub async fn connect_with(url: &str, opts: ConnectOptions) -> Result<(WebSocket<
             if opts.config.nodelay {
                 tcp.set_nodelay(true)?;
             }
+            let peer = tcp.peer_addr().ok();
             let stream =
                 if uri.secure { tls_connect(&opts, &uri.host, tcp).await? } else { MaybeTlsStream::Plain(tcp) };
             let mut request = ClientRequest::from_uri(&uri);
             request.protocols = opts.protocols.clone();
             request.headers = opts.headers.clone();
             let (ws, response, _) = handshake(stream, request, opts.config.clone()).await?;
+            if let Some(addr) = peer {
+                ws.note_peer(addr);
+            }
             Ok((ws, response))
         }),
     )
     .await
+    .inspect_err(|e| note_timeout(&config, e))
+}
+
+/// Counts a client handshake that missed its deadline.
+fn note_timeout(config: &Config, e: &Error) {
+    if let Error::Timeout(TimeoutKind::Handshake) = e {
+        crate::trace::handshake_timeout(config);
+    }
 }
 
 /// The TLS handshake for `wss://` with the backend [`ConnectOptions`] chooses (see its fields).
@@ -166,7 +179,8 @@ pub async fn client_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    handshake(stream, request, config).await
+    let stats = config.clone();
+    handshake(stream, request, config).await.inspect_err(|e| note_timeout(&stats, e))
 }
 
 async fn handshake<S>(
@@ -187,7 +201,9 @@ where
     loop {
         match hs.poll_response() {
             Ok(Some(ClientOutcome::Accepted { connection, negotiated, response })) => {
-                return Ok((WebSocket::with_clock(stream, connection, config, clock), response, negotiated));
+                let ws = WebSocket::with_clock(stream, connection, config, clock);
+                ws.note_opened(negotiated.protocol.as_deref());
+                return Ok((ws, response, negotiated));
             }
             Ok(Some(ClientOutcome::Rejected(response))) => return Err(Error::Rejected(Box::new(response))),
             Ok(Some(other)) => {

@@ -16,6 +16,9 @@
 //!   [`WebSocket::split`] into halves for different tasks (the [`WsSender`] is a `Sink<Message>`; sends from
 //!   any number of tasks leave in the driver's next write).
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
+//! - Observability: [`Stats`] counts every refusal (by HTTP status) and every end (by close code; failures,
+//!   budget refusals and timeouts by kind) for the connections that share it; the `tracing` feature adds a
+//!   span per connection and an event for each (listed in the workspace README's "Observability" section).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), wsproto_tokio::Error> {
@@ -45,8 +48,10 @@ mod outq;
 mod server;
 mod socket;
 mod split;
+pub mod stats;
 mod time;
 pub mod tls;
+mod trace;
 
 pub use client::{client_handshake, connect, connect_with, ConnectOptions, MaybeTlsStream};
 pub use config::{Config, Keepalive};
@@ -55,6 +60,7 @@ pub use message::Message;
 pub use server::{accept, accept_with, Accepted, HttpRequest, Reject};
 pub use socket::{Replies, WebSocket};
 pub use split::{WsReceiver, WsSender};
+pub use stats::{Stats, StatsSnapshot};
 pub use wsproto;
 pub use wsproto::handshake::{Accept, UpgradeRequest};
 pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef};
