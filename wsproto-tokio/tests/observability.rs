@@ -258,6 +258,19 @@ async fn a_connection_dropped_while_open_is_counted() {
     drop(ws);
     let s = stats.snapshot();
     assert_eq!((s.opened(), s.closed(), s.dropped(), s.closes(CloseCode::ABNORMAL)), (1, 1, 1, 1));
+
+    // An end is counted when it happens, not when the WebSocket is dropped.
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let accept = accept_with(server, Config::default().stats(stats.clone()), |_| Ok(Accept::default()));
+    let mut client = client;
+    client.write_all(upgrade_head("/", "").as_bytes()).await.unwrap();
+    client.write_all(&frame(true, 0x8, &1000u16.to_be_bytes(), true)).await.unwrap();
+    let Accepted::WebSocket(mut ws, _) = within("the upgrade", accept).await.unwrap() else { panic!("an upgrade") };
+    while within("the close", ws.recv()).await.is_some() {}
+    let s = stats.snapshot();
+    assert_eq!((s.opened(), s.closed(), s.closes(CloseCode::NORMAL), s.dropped()), (2, 2, 1, 1), "{s:?}");
+    drop(ws);
+    assert_eq!(stats.snapshot().closed(), 2, "counted once");
     // Clones share the counters.
     assert_eq!(stats.clone(), stats);
     assert_ne!(Stats::new(), stats);
