@@ -7,7 +7,8 @@
 #   scripts/prereqs.sh [--quick]           install what is missing, as ./run-tests does
 #
 # Each part, what it needs ([Debian packages]), and how to do without it:
-#   build     rustfmt, clippy (rustup component add); a C compiler [gcc libc6-dev]; python3 [python3]
+#   build     rustfmt, clippy (rustup component add); a C compiler [gcc libc6-dev]; python3 [python3];
+#             OpenSSL's headers and pkg-config for wsproto-tokio's native-tls feature [libssl-dev pkg-config]
 #                                                                                    needed by every run
 #   interop   python3 with venv [python3 python3-venv], node [nodejs], npm [npm]     WSPROTO_SKIP_INTEROP=1
 #   browser   Chromium, $CHROMIUM or /usr/bin/chromium [chromium]                    WSPROTO_SKIP_BROWSER=1
@@ -45,6 +46,8 @@ _pr_assess() {
   cargo clippy --version >/dev/null 2>&1 || _pr_need build clippy "" "rustup component add clippy"
   command -v cc >/dev/null 2>&1 || _pr_need build "a C compiler (cc)" "gcc libc6-dev" ""
   command -v python3 >/dev/null 2>&1 || _pr_need build "python3 (the packaging checks)" python3 ""
+  { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; } ||
+    _pr_need build "OpenSSL headers and pkg-config (wsproto-tokio's native-tls feature)" "libssl-dev pkg-config" ""
 
   # interop
   if [ "${WSPROTO_SKIP_INTEROP:-}" = 1 ]; then

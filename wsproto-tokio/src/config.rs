@@ -4,6 +4,8 @@ use std::time::Duration;
 
 pub use wsproto::Keepalive;
 
+use crate::stats::Stats;
+
 /// Settings for one connection.
 ///
 /// The protocol's limits and deadlines (handshake, close, keepalive, message) are the core's
@@ -19,6 +21,9 @@ pub struct Config {
     pub write_high_water: usize,
     /// Set `TCP_NODELAY` on TCP streams the adapter opens. Default true.
     pub nodelay: bool,
+    /// Counters this connection adds to (refusals, ends by close code, failures, budget refusals, timeouts),
+    /// shared with every connection given the same [`Stats`]. Default none.
+    pub stats: Option<Stats>,
 }
 
 impl Default for Config {
@@ -30,6 +35,7 @@ impl Default for Config {
                 .with_deflate(cfg!(feature = "deflate").then(wsproto::DeflateConfig::default)),
             write_high_water: 1 << 20,
             nodelay: true,
+            stats: None,
         }
     }
 }
@@ -64,6 +70,13 @@ impl Config {
     /// Sets the close deadline ([`wsproto::Config::close_timeout`], default 5 s).
     pub fn close_timeout(mut self, t: Duration) -> Self {
         self.protocol.close_timeout = t;
+        self
+    }
+
+    /// Counts this connection's refusal, failure or end in `stats` (clone one [`Stats`] into the config of
+    /// every connection of a listener, or of any group).
+    pub fn stats(mut self, stats: Stats) -> Self {
+        self.stats = Some(stats);
         self
     }
 

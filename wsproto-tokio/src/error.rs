@@ -40,6 +40,9 @@ pub enum Error {
     Timeout(TimeoutKind),
     /// The connection is closed: nothing more can be sent or received.
     ConnectionClosed,
+    /// A `wss://` URL, but this build has no TLS backend (Cargo features `rustls`, `rustls-platform-verifier`,
+    /// `native-tls`).
+    TlsUnavailable,
 }
 
 impl fmt::Display for Error {
@@ -56,6 +59,9 @@ impl fmt::Display for Error {
             Error::Timeout(TimeoutKind::Handshake) => f.write_str("handshake timed out"),
             Error::Timeout(TimeoutKind::Keepalive) => f.write_str("no pong within the keepalive deadline"),
             Error::ConnectionClosed => f.write_str("connection closed"),
+            Error::TlsUnavailable => {
+                f.write_str("wss:// needs a TLS backend: build wsproto-tokio with feature rustls or native-tls")
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - Server: [`accept`] (any upgrade) or [`accept_with`] (a hook sees the request — path, headers,
 //!   subprotocols, origin — and accepts or rejects; plain HTTP requests come back to be answered, so a page
 //!   and its WebSocket share one port).
-//! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (rustls; pass your own
+//! - Client: [`connect`] / [`connect_with`] for `ws://` and `wss://` URLs (TLS by Cargo feature: `rustls`, the
+//!   default, `rustls-platform-verifier` or `native-tls`; see [`tls`]; pass your own
 //!   `ClientConfig` to trust a self-signed certificate), or [`client_handshake`] over any stream.
 //! - [`WebSocket`]: `recv`, `send`, `queue` + `flush`, `close`; `Stream` + `Sink`. Writes are coalesced: replies
 //!   sent while more input is buffered leave together in one write before the connection waits for input,
@@ -18,6 +19,9 @@
 //!   extractor (`axum::WebSocketUpgrade`) and the `hyper` feature's `hyper::upgrade`, over HTTP/1.1 and
 //!   HTTP/2 (RFC 8441), with subprotocols and permessage-deflate negotiated by the core.
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
+//! - Observability: [`Stats`] counts every refusal (by HTTP status) and every end (by close code; failures,
+//!   budget refusals and timeouts by kind) for the connections that share it; the `tracing` feature adds a
+//!   span per connection and an event for each (listed in the workspace README's "Observability" section).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), wsproto_tokio::Error> {
@@ -51,8 +55,10 @@ mod outq;
 mod server;
 mod socket;
 mod split;
+pub mod stats;
 mod time;
 pub mod tls;
+mod trace;
 
 pub use client::{client_handshake, connect, connect_with, ConnectOptions, MaybeTlsStream};
 pub use config::{Config, Keepalive};
@@ -61,6 +67,7 @@ pub use message::Message;
 pub use server::{accept, accept_with, Accepted, HttpRequest, Reject};
 pub use socket::{Replies, WebSocket};
 pub use split::{WsReceiver, WsSender};
+pub use stats::{Stats, StatsSnapshot};
 pub use wsproto;
 pub use wsproto::handshake::{Accept, UpgradeRequest};
 pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef};

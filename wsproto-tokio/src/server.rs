@@ -77,6 +77,7 @@ where
         Accepted::WebSocket(ws, _) => Ok(ws),
         Accepted::Http(http) => {
             // RFC 9110 §15.5.22: `Upgrade: websocket` and `Connection: Upgrade`.
+            crate::trace::refused(&Config::default(), 426, &"a plain HTTP request");
             let _ = http.respond(426, &UPGRADE_REQUIRED, b"WebSocket upgrade required\n").await;
             Err(Error::Request(wsproto::handshake::RequestError::MissingConnectionUpgrade))
         }
@@ -124,6 +125,7 @@ where
             Ok(None) => {}
             Err(e) => {
                 // The refusal (400, 408, 414, 426, 431), then the close.
+                crate::trace::refused_request(&config, &e);
                 let mut out = Vec::new();
                 e.write_response(&mut out);
                 let _ = stream.write_all(&out).await;
@@ -140,13 +142,17 @@ where
         Incoming::Http(request) => Ok(Accepted::Http(HttpRequest { request, stream })),
         Incoming::Upgrade(req) => match hook(&req) {
             Ok(accept) => {
+                let accept_protocol = accept.protocol.clone();
                 let mut out = Vec::new();
                 let conn = hs.accept(&req, accept, &mut out)?;
                 stream.write_all(&out).await?;
                 stream.flush().await?;
-                Ok(Accepted::WebSocket(WebSocket::with_clock(stream, conn, config, clock), Box::new(req)))
+                let ws = WebSocket::with_clock(stream, conn, config, clock);
+                ws.note_opened(accept_protocol.as_deref());
+                Ok(Accepted::WebSocket(ws, Box::new(req)))
             }
             Err(reject) => {
+                crate::trace::refused(&config, reject.status, &"rejected by the accept hook");
                 let mut out = Vec::new();
                 let headers: Vec<(&str, &str)> = reject.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 write_response(reject.status, &headers, &reject.body, &mut out);

@@ -104,6 +104,14 @@ struct State<S> {
     trim: Option<Pin<Box<Sleep>>>,
     /// Payloads queued by a [`recv_with`](Self::recv_with) handler, with their place in the write buffer.
     deferred: Vec<(usize, Bytes)>,
+    /// Counts and traces the connection's end (once).
+    obs: crate::trace::Observer,
+}
+
+impl<S> Drop for State<S> {
+    fn drop(&mut self) {
+        self.obs.ended(&self.conn); // a no-op if the end was reported; else it was dropped while open
+    }
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -122,7 +130,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The connection's deadlines (its [`wsproto::Config`]: keepalive, close and message timeouts) run from
     /// now on the adapter's clock.
     pub fn from_connection(io: S, conn: Connection, config: Config) -> Self {
-        Self::with_clock(io, conn, config, Clock::start())
+        let ws = Self::with_clock(io, conn, config, Clock::start());
+        ws.note_opened(None);
+        ws
+    }
+
+    /// Reports the opening (the `tracing` event; [`Stats`](crate::Stats) counted it already).
+    pub(crate) fn note_opened(&self, subprotocol: Option<&str>) {
+        self.s.obs.opened(self.s.conn.is_deflate_enabled(), subprotocol);
+    }
+
+    /// Records the peer's address on the connection's span.
+    pub(crate) fn note_peer(&self, addr: std::net::SocketAddr) {
+        self.s.obs.peer(addr);
     }
 
     /// Wraps a stream another HTTP stack upgraded (hyper's `Upgraded` through `hyper_util::rt::TokioIo`, an
@@ -137,6 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`from_connection`](Self::from_connection) for a connection whose handshake ran on `clock`.
     pub(crate) fn with_clock(io: S, mut conn: Connection, config: Config, clock: Clock) -> Self {
         conn.handle_timeout(clock.now());
+        let obs = crate::trace::Observer::new(&config, conn.role());
         let s = Box::new(State {
             io,
             conn,
@@ -151,6 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             grew: false,
             trim: None,
             deferred: Vec::new(),
+            obs,
         });
         WebSocket { s }
     }
@@ -492,6 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.s.conn.is_finished() {
             self.s.phase = Phase::Finishing;
+            self.s.obs.ended(&self.s.conn);
             return Poll::Ready(Ok(()));
         }
         self.s.conn.poll_transmit(self.s.out.buf());
@@ -517,6 +540,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     fn fail_io(&mut self, e: Error) -> Error {
         self.s.phase = Phase::Done;
         self.abandon();
+        self.s.obs.ended(&self.s.conn);
         e
     }
 
