@@ -14,6 +14,8 @@
 //!   [`WebSocket::recv_with`] handles every buffered message borrowed in place and replies in the same batch;
 //!   [`WebSocket::split`] into halves for different tasks (the [`WsSender`] is a `Sink<Message>`; sends from
 //!   any number of tasks leave in the driver's next write).
+//! - Broadcast: [`WebSocket::send_prepared`] / [`WsSender::send_prepared`] send a [`PreparedMessage`] framed
+//!   once, from shared bytes; a [`Hub`] publishes to many connections with a bound per slow subscriber.
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
 //!
 //! ```no_run
@@ -39,6 +41,7 @@ mod client;
 mod config;
 mod error;
 mod handshake;
+mod hub;
 mod message;
 mod outq;
 mod server;
@@ -50,10 +53,11 @@ pub mod tls;
 pub use client::{client_handshake, connect, connect_with, ConnectOptions, MaybeTlsStream};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
+pub use hub::{Hub, HubConfig, Published, SlowPolicy, SubscriberId};
 pub use message::Message;
 pub use server::{accept, accept_with, Accepted, HttpRequest, Reject};
 pub use socket::{Replies, WebSocket};
 pub use split::{WsReceiver, WsSender};
 pub use wsproto;
 pub use wsproto::handshake::{Accept, UpgradeRequest};
-pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef};
+pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef, PreparedMessage};
