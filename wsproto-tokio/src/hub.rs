@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use wsproto::{CloseCode, CloseFrame, DataKind, PreparedMessage};
 
+use crate::error::Error;
 use crate::message::Message;
 use crate::split::WsSender;
 
@@ -159,6 +160,19 @@ impl Hub {
         inner.next_id += 1;
         inner.subs.push(Sub { id, sender, ends: VecDeque::new() });
         id
+    }
+
+    /// Queues `first` (a greeting, the current state…) for this connection alone, then subscribes it, with no
+    /// publish in between: it gets `first` before any published message, as a Node `ws` server's greeting in
+    /// its `connection` handler comes before any broadcast. Fails, subscribing nothing, if `first` cannot be
+    /// sent.
+    pub fn subscribe_after(&self, sender: WsSender, first: impl Into<Message>) -> Result<SubscriberId, Error> {
+        let mut inner = self.lock();
+        sender.queue_now(first.into())?;
+        let id = SubscriberId(inner.next_id);
+        inner.next_id += 1;
+        inner.subs.push(Sub { id, sender, ends: VecDeque::new() });
+        Ok(id)
     }
 
     /// Removes a subscriber; its sender comes back (`None` if it was not subscribed: never, or already
