@@ -10,19 +10,17 @@
 //! ```
 //! then browse <http://localhost:1920> in several windows (`?autosend=TEXT` sends TEXT once connected).
 //!
-//! Each connection is split: its receiver publishes to a broadcast channel, and a task per client forwards
-//! from the channel to that client's sender. A client that reads slowly only delays itself; one that falls
-//! more than [`BACKLOG`] messages behind is closed with 1008 rather than buffered without bound.
+//! Each connection is split: its sending half is subscribed to a [`Hub`], and every message its receiving half
+//! gets is published to the hub, which frames it once and queues the same bytes for every client. A client
+//! that reads slowly only delays itself; one that falls more than [`BACKLOG`] messages (or [`BACKLOG_BYTES`])
+//! behind is closed with 1008 rather than buffered without bound.
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::{Peer, Site, Stream};
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
-use wsproto_tokio::{CloseCode, CloseFrame, CloseOutcome, Error, Message, WebSocket};
+use wsproto_tokio::{CloseCode, CloseFrame, CloseOutcome, Error, Hub, HubConfig, Message, SlowPolicy, WebSocket};
 
 const USAGE: &str =
     "broadcast [WS_ADDR (default 127.0.0.1:1919) [PAGE_ADDR (default 127.0.0.1:1920)]] [--cert CERT.pem --key KEY.pem]";
@@ -32,6 +30,8 @@ const CHAT: &str = include_str!("common/chat.html");
 
 /// Messages a client may fall behind before it is dropped.
 const BACKLOG: usize = 256;
+/// Bytes a client may fall behind before it is dropped.
+const BACKLOG_BYTES: usize = 64 << 20;
 
 #[tokio::main]
 async fn main() {
@@ -42,7 +42,12 @@ async fn main() {
     let scheme = page_listener.http_scheme();
     common::log(format_args!("open {scheme}://{}/ in several browser windows", page_listener.addr));
 
-    let (hub, _) = broadcast::channel::<Message>(BACKLOG);
+    let hub = Hub::new(
+        HubConfig::default()
+            .max_queued_messages(BACKLOG)
+            .max_queued_bytes(BACKLOG_BYTES)
+            .on_slow(SlowPolicy::Close(CloseCode::POLICY_VIOLATION)),
+    );
     let site = Arc::new(Site {
         pages: &[("/", CHAT)],
         ws_paths: None,
@@ -52,53 +57,33 @@ async fn main() {
     tokio::join!(common::serve(ws_listener, site.clone()), common::serve(page_listener, site));
 }
 
-async fn chat(ws: WebSocket<Stream>, peer: Peer, hub: broadcast::Sender<Message>) -> Result<CloseOutcome, Error> {
+async fn chat(ws: WebSocket<Stream>, _peer: Peer, hub: Hub) -> Result<CloseOutcome, Error> {
     let (sender, mut receiver) = ws.split();
-    // Subscribe before the greeting: a client that has seen it will see every later message.
-    let mut feed = hub.subscribe();
-    sender.send("connected to WebSocket server").await?;
-
-    let closed_by_us = Arc::new(AtomicBool::new(false));
-    let forward = tokio::spawn({
-        let (sender, closed_by_us) = (sender.clone(), closed_by_us.clone());
-        async move {
-            loop {
-                match feed.recv().await {
-                    Ok(msg) => {
-                        if sender.send(msg).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        common::log(format_args!("{} fell {n} messages behind: closing it", peer.addr));
-                        closed_by_us.store(true, Ordering::SeqCst);
-                        let _ = sender.close(CloseCode::POLICY_VIOLATION, "too slow").await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        }
-    });
+    // The greeting first, then every message published from now on.
+    let id = hub.subscribe_after(sender, "connected to WebSocket server")?;
 
     let mut outcome = CloseOutcome::Abnormal;
     while let Some(msg) = receiver.recv().await {
         match msg {
-            // No receivers is not an error: this client subscribed, so there is at least one.
             Ok(msg) if msg.is_data() => {
-                let _ = hub.send(msg);
+                // Framed once; queued for every client without waiting for any.
+                if let Some(p) = hub.publish_message(&msg).filter(|p| p.slow > 0) {
+                    common::log(format_args!("{} client(s) fell too far behind: closed with 1008", p.slow));
+                }
             }
             Ok(Message::Close(frame)) => {
                 let remote = frame.unwrap_or(CloseFrame { code: None, reason: String::new() });
-                outcome = CloseOutcome::Clean { remote, initiated_locally: closed_by_us.load(Ordering::SeqCst) };
+                // Our close came first if the hub closed this client as too slow (and unsubscribed it).
+                let initiated_locally = !hub.is_subscribed(id) && remote.code == Some(CloseCode::POLICY_VIOLATION);
+                outcome = CloseOutcome::Clean { remote, initiated_locally };
             }
             Ok(_) => {}
             Err(e) => {
-                forward.abort();
+                hub.unsubscribe(id);
                 return Err(e);
             }
         }
     }
-    forward.abort();
+    hub.unsubscribe(id);
     Ok(outcome)
 }

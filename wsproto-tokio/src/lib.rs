@@ -18,6 +18,8 @@
 //! - Inside an HTTP server: [`WebSocket::from_upgraded`] over any upgraded stream; the `axum` feature's
 //!   extractor (`axum::WebSocketUpgrade`) and the `hyper` feature's `hyper::upgrade`, over HTTP/1.1 and
 //!   HTTP/2 (RFC 8441), with subprotocols and permessage-deflate negotiated by the core.
+//! - Broadcast: [`WebSocket::send_prepared`] / [`WsSender::send_prepared`] send a [`PreparedMessage`] framed
+//!   once, from shared bytes; a [`Hub`] publishes to many connections with a bound per slow subscriber.
 //! - Backpressure (a write high-water mark), handshake and close timeouts, optional keepalive: [`Config`].
 //! - Observability: [`Stats`] counts every refusal (by HTTP status) and every end (by close code; failures,
 //!   budget refusals and timeouts by kind) for the connections that share it; the `tracing` feature adds a
@@ -50,6 +52,7 @@ mod error;
 mod handshake;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod hub;
 mod message;
 mod outq;
 mod server;
@@ -63,6 +66,7 @@ mod trace;
 pub use client::{client_handshake, connect, connect_with, ConnectOptions, MaybeTlsStream};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
+pub use hub::{Hub, HubConfig, Published, SlowPolicy, SubscriberId};
 pub use message::Message;
 pub use server::{accept, accept_with, Accepted, HttpRequest, Reject};
 pub use socket::{Replies, WebSocket};
@@ -70,4 +74,4 @@ pub use split::{WsReceiver, WsSender};
 pub use stats::{Stats, StatsSnapshot};
 pub use wsproto;
 pub use wsproto::handshake::{Accept, UpgradeRequest};
-pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef};
+pub use wsproto::{CloseCode, CloseFrame, CloseOutcome, DataKind, EventRef, PreparedMessage};

@@ -23,7 +23,8 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{sleep, sleep_until, Sleep};
 use wsproto::{
-    CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, ProtocolError, Responder, Role, Timeout,
+    CloseCode, CloseOutcome, Connection, DataKind, Encoded, EventRef, PreparedMessage, ProtocolError, Responder, Role,
+    Timeout,
 };
 
 use crate::config::Config;
@@ -51,6 +52,10 @@ const UNBUFFERED_MIN: usize = 16 * 1024;
 /// [`WebSocket::send`] leaves a message for the batch written when the connection next waits for input only
 /// while less than this waits to be written.
 const COALESCE_MAX: usize = 256 * 1024;
+
+/// A shared prepared frame shorter than this is copied into the write buffer (a few bytes cost less to copy
+/// than a slice of a vectored write); longer ones are queued as the shared `Bytes`, not copied.
+const PREPARED_COPY_BELOW: usize = 256;
 
 /// The part of [`Config`] a connection needs once open (the core keeps its own limits and deadlines).
 struct Limits {
@@ -233,6 +238,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn queue(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         self.encode(msg.into())
+    }
+
+    /// Sends a [`PreparedMessage`] (framed once, for many connections), as [`send`](Self::send) sends a
+    /// message: it waits while the write buffer is over the high-water mark, and the message leaves at once
+    /// or with the batch of replies to buffered input.
+    ///
+    /// A server queues the prepared frame itself — the shared `Bytes`, by reference count — and writes it with
+    /// vectored I/O after whatever was queued before: the payload is not copied (frames under 256 bytes are,
+    /// being cheaper to copy than to write as a slice of their own). With permessage-deflate without context
+    /// takeover, the frame compressed once per parameter set is shared the same way; a server that keeps its
+    /// compression context compresses its own copy. A client masks every frame with a key of its own
+    /// (RFC 6455 §5.3), so it encodes the message as [`send`](Self::send) does. See
+    /// [`Connection::send_prepared`].
+    pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        if self.write_pending() > self.s.config.write_high_water {
+            poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        }
+        self.encode_prepared(msg)?;
+        if self.s.conn.buffered_len() > 0 && self.write_pending() < COALESCE_MAX && !self.s.conn.is_finished() {
+            return Ok(());
+        }
+        poll_fn(|cx| self.poll_flush_all(cx)).await
+    }
+
+    /// Queues a [`PreparedMessage`] without flushing, as [`queue`](Self::queue) does (see
+    /// [`send_prepared`](Self::send_prepared) for what is shared).
+    pub async fn queue_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.encode_prepared(msg)
+    }
+
+    /// Queues a prepared message's frame: shared, or (a client, or a compressor with context) encoded.
+    pub(crate) fn encode_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        if self.s.phase != Phase::Open {
+            return Err(Error::ConnectionClosed);
+        }
+        let frame = self.s.conn.send_prepared(msg, self.s.out.buf()).map_err(Error::Send)?;
+        if let Some(frame) = frame {
+            if frame.len() < PREPARED_COPY_BELOW {
+                self.s.out.buf().extend_from_slice(&frame);
+            } else {
+                self.s.out.push_payload(frame);
+            }
+        }
+        Ok(())
     }
 
     /// Writes everything queued.

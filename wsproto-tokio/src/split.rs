@@ -18,7 +18,7 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
-use wsproto::{CloseCode, CloseFrame};
+use wsproto::{CloseCode, CloseFrame, PreparedMessage};
 
 use crate::error::Error;
 use crate::message::Message;
@@ -45,6 +45,10 @@ pub struct WsReceiver {
 trait SendSide: Send + Sync {
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
     fn start_send(&self, msg: Message) -> Result<(), Error>;
+    /// Returns the write count once the message is written.
+    fn start_send_prepared(&self, msg: &PreparedMessage) -> Result<u64, Error>;
+    /// Bytes written so far and bytes waiting; `None` once the connection is closed.
+    fn write_state(&self) -> Option<(u64, usize)>;
     /// The write count (bytes ever written plus bytes waiting) once everything queued so far is written.
     fn flush_target(&self) -> u64;
     fn poll_flushed(&self, cx: &mut Context<'_>, target: u64) -> Poll<Result<(), Error>>;
@@ -110,6 +114,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> SendSide for Shared<S> {
         ws.queue_from_split(msg)?;
         inner.wake_driver();
         Ok(())
+    }
+
+    fn start_send_prepared(&self, msg: &PreparedMessage) -> Result<u64, Error> {
+        let mut inner = self.lock();
+        let ws = inner.ws.as_mut().ok_or(Error::ConnectionClosed)?;
+        ws.encode_prepared(msg)?;
+        let end = ws.write_count() + ws.write_pending() as u64;
+        inner.wake_driver();
+        Ok(end)
+    }
+
+    fn write_state(&self) -> Option<(u64, usize)> {
+        let inner = self.lock();
+        inner.ws.as_ref().filter(|ws| ws.is_open()).map(|ws| (ws.write_count(), ws.write_pending()))
     }
 
     fn flush_target(&self) -> u64 {
@@ -182,6 +200,40 @@ impl WsSender {
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
         poll_fn(|cx| self.conn.poll_ready(cx)).await?;
         self.conn.start_send(msg.into())
+    }
+
+    /// Sends a [`PreparedMessage`] (framed once, for many connections): waits while the write buffer is over
+    /// the high-water mark, then queues the shared frame (no payload copy on a server; see
+    /// [`WebSocket::send_prepared`]) for the driver's next (vectored) write.
+    pub async fn send_prepared(&self, msg: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.conn.poll_ready(cx)).await?;
+        self.conn.start_send_prepared(msg).map(drop)
+    }
+
+    /// Queues a [`PreparedMessage`] at once, whatever the write buffer holds (no waiting: the caller bounds
+    /// the queue, as [`Hub`](crate::Hub) does with [`write_pending`](Self::write_pending)).
+    pub fn queue_prepared(&self, msg: &PreparedMessage) -> Result<(), Error> {
+        self.conn.start_send_prepared(msg).map(drop)
+    }
+
+    /// [`queue_prepared`](Self::queue_prepared), returning the write count at which the message is written.
+    pub(crate) fn queue_prepared_to(&self, msg: &PreparedMessage) -> Result<u64, Error> {
+        self.conn.start_send_prepared(msg)
+    }
+
+    /// Queues a message at once, whatever the write buffer holds (no waiting).
+    pub(crate) fn queue_now(&self, msg: Message) -> Result<(), Error> {
+        self.conn.start_send(msg)
+    }
+
+    /// Bytes waiting to be written (0 once the connection is closed).
+    pub fn write_pending(&self) -> usize {
+        self.conn.write_state().map_or(0, |(_, pending)| pending)
+    }
+
+    /// Bytes written so far and bytes waiting; `None` once the connection is closed.
+    pub(crate) fn write_state(&self) -> Option<(u64, usize)> {
+        self.conn.write_state()
     }
 
     /// Waits until everything queued before the call (by any clone) is written.
