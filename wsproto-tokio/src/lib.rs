@@ -50,9 +50,9 @@ mod client;
 mod config;
 mod error;
 mod handshake;
+mod hub;
 #[cfg(feature = "hyper")]
 pub mod hyper;
-mod hub;
 mod message;
 mod outq;
 mod server;
