@@ -5,7 +5,7 @@
 //! alloc-count --role server --server wsproto|tungstenite|fastwebsockets|tokio-websockets|tcp
 //!             [--size 16] [--conns 16] [--inflight 8] [--kind binary] [--frames 1] [--secs 1]
 //! alloc-count --role client --client wsproto|tungstenite [same options]
-//! alloc-count --role idle --server NAME [--conns 1000]
+//! alloc-count --role idle --server NAME [--conns 1000] [--echo-once] [--deflate [--takeover] [--bits 9..15]]
 //! ```
 //! Server role: the echo server runs on a counted thread (its own current-thread runtime, loopback TCP);
 //! the load generator (allocation-free in steady state, and not counted) drives it from the main thread.
@@ -14,7 +14,9 @@
 //!
 //! Idle role: opens N connections (hand-made handshakes) to the server on the counted thread and reports the
 //! heap it holds per idle connection (live bytes and blocks), with the sizes of the blocks every connection
-//! keeps (`blocks`: "size x count-per-connection").
+//! keeps (`blocks`: "size x count-per-connection"). `--echo-once`: each connection first has one 1 KiB JSON-like
+//! message echoed. `--deflate`: each offers permessage-deflate (`--takeover`: letting the server keep its
+//! compression context between messages; `--bits`: both window sizes), and its message goes compressed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use wsproto_bench::loadgen::{self, Mark};
 use wsproto_bench::util::{die, Args, Json};
-use wsproto_bench::wire::Kind;
+use wsproto_bench::wire::{self, Kind};
 use wsproto_bench::{clients, servers};
 
 struct Counting;
@@ -136,9 +138,25 @@ fn idle(a: &Args) {
     let snap = || -> (i64, i64, Vec<i64>) {
         (LIVE_BYTES.load(Relaxed), LIVE_BLOCKS.load(Relaxed), LIVE_BY_CLASS.iter().map(|c| c.load(Relaxed)).collect())
     };
+    let offer = a.flag("deflate").then(|| {
+        let bits: u8 = a.get("bits", 0);
+        loadgen::deflate_offer(!a.flag("takeover"), (bits != 0).then_some(bits))
+    });
+    let echo_once = a.flag("echo-once");
     let before = snap();
-    let conns: Vec<_> =
-        (0..n).map(|i| loadgen::connect_ws(addr).unwrap_or_else(|e| die(&format!("connection {i}: {e}")))).collect();
+    let conns: Vec<_> = (0..n)
+        .map(|i| {
+            let (mut s, params) =
+                loadgen::connect_ws_with(addr, offer.as_ref()).unwrap_or_else(|e| die(&format!("connection {i}: {e}")));
+            if offer.is_some() && params.is_none() {
+                die("the server declined permessage-deflate");
+            }
+            if echo_once {
+                echo_one(&mut s, params.is_some()).unwrap_or_else(|e| die(&format!("echo on connection {i}: {e}")));
+            }
+            s
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let after = snap();
     let mut blocks = Vec::new();
@@ -154,6 +172,8 @@ fn idle(a: &Args) {
             .str("role", "idle")
             .str("name", server)
             .int("conns", n as u64)
+            .str("deflate", &offer.as_ref().map_or("none".to_string(), |o| o.offer()))
+            .str("echo_once", if echo_once { "yes" } else { "no" })
             .num("heap_bytes_per_conn", (after.0 - before.0) as f64 / n as f64)
             .num("heap_blocks_per_conn", (after.1 - before.1) as f64 / n as f64)
             .str("blocks", &blocks.join(", "))
@@ -163,8 +183,35 @@ fn idle(a: &Args) {
     std::process::exit(0);
 }
 
+/// Sends one 1 KiB JSON-like message (compressed if `deflate`) and reads until its whole echo has arrived.
+fn echo_one(s: &mut std::net::TcpStream, deflate: bool) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use wsproto::internal::frame::FrameHeader;
+    let payload = wire::payload(1024, Kind::Json);
+    let msg = if deflate {
+        wire::client_compressed_message(&wire::deflate_payload(&payload, 15, 6), Kind::Json)
+    } else {
+        wire::client_message(&payload, Kind::Json, 1)
+    };
+    s.write_all(&msg)?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Ok(Some((h, len))) = FrameHeader::parse(&got) {
+            if got.len() >= len + h.payload_len as usize {
+                return Ok(());
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed before the echo"));
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 fn main() {
-    let a = Args::parse(&[]);
+    let a = Args::parse(&["deflate", "takeover", "echo-once"]);
     let role: String = a.get("role", "server".to_string());
     if role == "idle" {
         idle(&a);
